@@ -1,0 +1,224 @@
+//! Typed errors with stable, cross-language codes.
+//!
+//! `Err` only ever means the caller misused the API ([`UsageError`]) or built a
+//! machine from an invalid configuration ([`ConfigError`]). Lock outcomes (busy,
+//! node down, quorum missed, lease lost) are events, never errors. Every code is
+//! listed in `conformance/errors.json` and surfaced unchanged by every binding.
+
+use crate::types::{Millis, NodeId, RequestId};
+
+/// The caller misused a machine. The machine is left unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// An input carried a time earlier than one already seen.
+    #[error("time went backwards: got {got}, already saw {last}")]
+    NonMonotonicTime {
+        /// Latest time the machine has seen.
+        last: Millis,
+        /// Time carried by the rejected input.
+        got: Millis,
+    },
+    /// An input carried a time above [`crate::MAX_TIME`].
+    #[error("time {got} is above the supported maximum of 2^53-1 ms")]
+    TimeOutOfRange {
+        /// Time carried by the rejected input.
+        got: Millis,
+    },
+    /// A reply named a request this machine never issued.
+    #[error("reply for unknown request {req}")]
+    UnknownRequest {
+        /// Request id carried by the reply.
+        req: RequestId,
+    },
+    /// A second reply arrived for a request that was already answered.
+    #[error("second reply for request {req}")]
+    DuplicateReply {
+        /// Request id carried by the reply.
+        req: RequestId,
+    },
+    /// A reply named a node outside the configured node list.
+    #[error("reply names node {node:?}, but only {nodes} nodes are configured")]
+    UnknownNode {
+        /// Node named by the reply.
+        node: NodeId,
+        /// Number of configured nodes.
+        nodes: u16,
+    },
+    /// A reply named a different node than the one its request was sent to.
+    #[error("reply for request {req} names node {got:?}, but it was sent to node {sent:?}")]
+    NodeMismatch {
+        /// Request id carried by the reply.
+        req: RequestId,
+        /// Node the request was sent to.
+        sent: NodeId,
+        /// Node named by the reply.
+        got: NodeId,
+    },
+    /// The input is not valid in the machine's current state.
+    #[error("{input} is not allowed while the lock is {state}")]
+    InvalidState {
+        /// Kind of input that was rejected.
+        input: &'static str,
+        /// State the machine is in.
+        state: &'static str,
+    },
+    /// The lease was already lost; it can be released but no longer extended.
+    #[error("the lease was lost: it can be released, not extended")]
+    LeaseLost,
+}
+
+impl UsageError {
+    /// Stable cross-language code, e.g. `"NON_MONOTONIC_TIME"`.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            UsageError::NonMonotonicTime { .. } => "NON_MONOTONIC_TIME",
+            UsageError::TimeOutOfRange { .. } => "TIME_OUT_OF_RANGE",
+            UsageError::UnknownRequest { .. } => "UNKNOWN_REQUEST",
+            UsageError::DuplicateReply { .. } => "DUPLICATE_REPLY",
+            UsageError::UnknownNode { .. } => "UNKNOWN_NODE",
+            UsageError::NodeMismatch { .. } => "NODE_MISMATCH",
+            UsageError::InvalidState { .. } => "INVALID_STATE",
+            UsageError::LeaseLost => "LEASE_LOST",
+        }
+    }
+}
+
+/// A machine could not be built from its configuration or initial arguments.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The node list is empty.
+    #[error("at least one node is required")]
+    NoNodes,
+    /// More nodes than [`crate::redlock::MAX_NODES`].
+    #[error("{nodes} nodes configured; at most {max} are supported")]
+    TooManyNodes {
+        /// Number of nodes requested.
+        nodes: u32,
+        /// Supported maximum.
+        max: u16,
+    },
+    /// The TTL is zero or above the supported maximum.
+    #[error("ttl must be between 1 and {max} ms, got {ttl}")]
+    InvalidTtl {
+        /// TTL requested, in ms.
+        ttl: u64,
+        /// Supported maximum, in ms.
+        max: u64,
+    },
+    /// The TTL leaves (almost) no validity once the clock-drift allowance is taken off.
+    #[error("ttl {ttl} ms leaves {validity} ms of validity after the {drift} ms drift allowance; at least {min} ms are needed")]
+    TtlTooShort {
+        /// TTL requested, in ms.
+        ttl: u64,
+        /// Drift allowance for that TTL, in ms.
+        drift: u64,
+        /// `ttl - drift`, or 0.
+        validity: u64,
+        /// Smallest usable validity, in ms.
+        min: u64,
+    },
+    /// The drift allowance (parts per million of the TTL) is out of range.
+    #[error("drift_ppm must be at most {max}, got {drift_ppm}")]
+    InvalidDrift {
+        /// Value requested.
+        drift_ppm: u32,
+        /// Supported maximum.
+        max: u32,
+    },
+    /// The per-node timeout is zero or not far enough below the validity window.
+    #[error("node_timeout must be between 1 ms and a third of the validity window ({max} ms), got {node_timeout}")]
+    InvalidNodeTimeout {
+        /// Value requested, in ms.
+        node_timeout: u64,
+        /// Largest allowed value for this TTL, in ms.
+        max: u64,
+    },
+    /// The retry policy is inconsistent (zero attempts, base delay above the cap, ...).
+    #[error("invalid retry policy: {reason}")]
+    InvalidRetry {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The acquire timeout is zero or above the supported maximum.
+    #[error("acquire timeout must be between 1 ms and {max} ms, got {timeout}")]
+    InvalidTimeout {
+        /// Value requested, in ms.
+        timeout: u64,
+        /// Supported maximum, in ms.
+        max: u64,
+    },
+    /// No resource to lock was given.
+    #[error("at least one resource name is required")]
+    NoResources,
+    /// More resources than [`crate::redlock::MAX_RESOURCES`] in one lock.
+    #[error("{count} resources in one lock; at most {max} are supported")]
+    TooManyResources {
+        /// Number of resources requested.
+        count: usize,
+        /// Supported maximum.
+        max: usize,
+    },
+    /// A resource name is empty.
+    #[error("resource names must not be empty")]
+    EmptyResource,
+    /// A resource name is longer than [`crate::redlock::MAX_RESOURCE_LEN`] bytes.
+    #[error("resource name of {len} bytes; at most {max} bytes are supported")]
+    ResourceTooLong {
+        /// Length of the name in UTF-8 bytes.
+        len: usize,
+        /// Supported maximum.
+        max: usize,
+    },
+    /// The same resource appears twice in one lock.
+    #[error("resource {name:?} appears more than once")]
+    DuplicateResource {
+        /// The repeated name.
+        name: alloc::string::String,
+    },
+    /// The lock value is empty, too long, or contains control characters.
+    #[error("lock value must be 1 to {max} printable characters")]
+    InvalidValue {
+        /// Supported maximum length in bytes.
+        max: usize,
+    },
+    /// The key namespace is empty, too long, or contains `{`, `}` or control characters.
+    #[error("namespace must be 1 to {max} bytes without braces or control characters")]
+    InvalidNamespace {
+        /// Supported maximum length in bytes.
+        max: usize,
+    },
+    /// The initial time is above [`crate::MAX_TIME`].
+    #[error("time {got} is above the supported maximum of 2^53-1 ms")]
+    TimeOutOfRange {
+        /// Time passed in.
+        got: Millis,
+    },
+}
+
+impl ConfigError {
+    /// Stable cross-language code, e.g. `"TTL_TOO_SHORT"`.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            ConfigError::NoNodes => "NO_NODES",
+            ConfigError::TooManyNodes { .. } => "TOO_MANY_NODES",
+            ConfigError::InvalidTtl { .. } => "INVALID_TTL",
+            ConfigError::TtlTooShort { .. } => "TTL_TOO_SHORT",
+            ConfigError::InvalidDrift { .. } => "INVALID_DRIFT",
+            ConfigError::InvalidNodeTimeout { .. } => "INVALID_NODE_TIMEOUT",
+            ConfigError::InvalidRetry { .. } => "INVALID_RETRY",
+            ConfigError::InvalidTimeout { .. } => "INVALID_TIMEOUT",
+            ConfigError::NoResources => "NO_RESOURCES",
+            ConfigError::TooManyResources { .. } => "TOO_MANY_RESOURCES",
+            ConfigError::EmptyResource => "EMPTY_RESOURCE",
+            ConfigError::ResourceTooLong { .. } => "RESOURCE_TOO_LONG",
+            ConfigError::DuplicateResource { .. } => "DUPLICATE_RESOURCE",
+            ConfigError::InvalidValue { .. } => "INVALID_VALUE",
+            ConfigError::InvalidNamespace { .. } => "INVALID_NAMESPACE",
+            ConfigError::TimeOutOfRange { .. } => "TIME_OUT_OF_RANGE",
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Vocabulary shared by every machine: time, ids, lock values.
+
+use alloc::string::String;
+use core::fmt;
+
+/// Largest time value a machine accepts: 2^53 - 1 ms, so every binding can carry
+/// times as plain numbers (JavaScript numbers are exact up to 2^53).
+pub const MAX_TIME: u64 = (1 << 53) - 1;
+
+/// Milliseconds on the host's monotonic clock. Only differences are meaningful.
+///
+/// Hosts use their monotonic clock (`time.monotonic_ns() // 1_000_000` in Python,
+/// `performance.now()` in JavaScript, `Instant` in Rust), never wall-clock time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    /// Zero milliseconds.
+    pub const ZERO: Millis = Millis(0);
+
+    /// `self + ms`, saturating at `u64::MAX` (never reached for times below [`MAX_TIME`]).
+    #[must_use]
+    pub const fn plus(self, ms: u64) -> Millis {
+        Millis(self.0.saturating_add(ms))
+    }
+
+    /// `self - earlier`, or zero when `earlier` is later.
+    #[must_use]
+    pub const fn since(self, earlier: Millis) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ms", self.0)
+    }
+}
+
+/// Index of a lock server in the configured node list (0-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
+pub struct NodeId(pub u16);
+
+/// Identifier the core assigns to each command (a counter from 1); the host echoes
+/// it back in the reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
+pub struct RequestId(pub u64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Formats 16 bytes from the host's CSPRNG as a random (version 4) UUID string,
+/// the lock value every binding uses. The core draws no randomness itself.
+///
+/// ```
+/// let value = fencelock_core::lock_value_from_random([7u8; 16]);
+/// assert_eq!(value, "07070707-0707-4707-8707-070707070707");
+/// ```
+#[must_use]
+pub fn lock_value_from_random(bytes: [u8; 16]) -> String {
+    let uuid = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    String::from(uuid.hyphenated().encode_lower(&mut buf))
+}
