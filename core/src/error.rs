@@ -222,3 +222,132 @@ impl ConfigError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    /// One value of every `UsageError` variant. The match below stops compiling
+    /// when a variant is added, so this list (and `conformance/errors.json`) cannot
+    /// silently fall behind.
+    fn every_usage_error() -> Vec<UsageError> {
+        let all = vec![
+            UsageError::NonMonotonicTime {
+                last: Millis(2),
+                got: Millis(1),
+            },
+            UsageError::TimeOutOfRange { got: Millis(0) },
+            UsageError::UnknownRequest { req: RequestId(9) },
+            UsageError::DuplicateReply { req: RequestId(1) },
+            UsageError::UnknownNode {
+                node: NodeId(7),
+                nodes: 3,
+            },
+            UsageError::NodeMismatch {
+                req: RequestId(1),
+                sent: NodeId(0),
+                got: NodeId(1),
+            },
+            UsageError::InvalidState {
+                input: "extend",
+                state: "acquiring",
+            },
+            UsageError::LeaseLost,
+        ];
+        for error in &all {
+            match error {
+                UsageError::NonMonotonicTime { .. }
+                | UsageError::TimeOutOfRange { .. }
+                | UsageError::UnknownRequest { .. }
+                | UsageError::DuplicateReply { .. }
+                | UsageError::UnknownNode { .. }
+                | UsageError::NodeMismatch { .. }
+                | UsageError::InvalidState { .. }
+                | UsageError::LeaseLost => {}
+            }
+        }
+        all
+    }
+
+    /// One value of every `ConfigError` variant (kept complete the same way).
+    fn every_config_error() -> Vec<ConfigError> {
+        let all = vec![
+            ConfigError::NoNodes,
+            ConfigError::TooManyNodes { nodes: 65, max: 64 },
+            ConfigError::InvalidTtl { ttl: 0, max: 1 },
+            ConfigError::TtlTooShort {
+                ttl: 3,
+                drift: 3,
+                validity: 0,
+                min: 3,
+            },
+            ConfigError::InvalidDrift {
+                drift_ppm: 1,
+                max: 0,
+            },
+            ConfigError::InvalidNodeTimeout {
+                node_timeout: 0,
+                max: 1,
+            },
+            ConfigError::InvalidRetry { reason: "test" },
+            ConfigError::InvalidTimeout { timeout: 0, max: 1 },
+            ConfigError::NoResources,
+            ConfigError::TooManyResources { count: 65, max: 64 },
+            ConfigError::EmptyResource,
+            ConfigError::ResourceTooLong { len: 513, max: 512 },
+            ConfigError::DuplicateResource {
+                name: alloc::string::String::from("a"),
+            },
+            ConfigError::InvalidValue { max: 128 },
+            ConfigError::InvalidNamespace { max: 64 },
+            ConfigError::TimeOutOfRange { got: Millis(0) },
+        ];
+        for error in &all {
+            match error {
+                ConfigError::NoNodes
+                | ConfigError::TooManyNodes { .. }
+                | ConfigError::InvalidTtl { .. }
+                | ConfigError::TtlTooShort { .. }
+                | ConfigError::InvalidDrift { .. }
+                | ConfigError::InvalidNodeTimeout { .. }
+                | ConfigError::InvalidRetry { .. }
+                | ConfigError::InvalidTimeout { .. }
+                | ConfigError::NoResources
+                | ConfigError::TooManyResources { .. }
+                | ConfigError::EmptyResource
+                | ConfigError::ResourceTooLong { .. }
+                | ConfigError::DuplicateResource { .. }
+                | ConfigError::InvalidValue { .. }
+                | ConfigError::InvalidNamespace { .. }
+                | ConfigError::TimeOutOfRange { .. } => {}
+            }
+        }
+        all
+    }
+
+    fn codes_in(json: &str, section: &str) -> Vec<alloc::string::String> {
+        let errors: serde_json::Value = serde_json::from_str(json).expect("errors.json is JSON");
+        errors[section]
+            .as_object()
+            .expect("section present")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn errors_json_lists_every_code() {
+        let json = include_str!("../../conformance/errors.json");
+        let mut usage: Vec<_> = every_usage_error().iter().map(|e| e.code()).collect();
+        let mut config: Vec<_> = every_config_error().iter().map(|e| e.code()).collect();
+        usage.sort_unstable();
+        config.sort_unstable();
+        assert_eq!(codes_in(json, "usage"), usage);
+        assert_eq!(codes_in(json, "config"), config);
+        for error in every_usage_error() {
+            assert!(!alloc::format!("{error}").is_empty());
+        }
+    }
+}
