@@ -100,6 +100,38 @@ impl RetryPolicy {
         }
     }
 
+    /// Every retry waits `delay` ms, moved by up to `jitter` ms either way.
+    #[must_use]
+    pub fn fixed(delay: u64, jitter: u64) -> Self {
+        RetryPolicy {
+            base_delay: delay,
+            max_delay: delay,
+            backoff: Backoff::Fixed,
+            jitter,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// Retries wait `base`, `2 * base`, `4 * base` ... ms up to `max`, moved by up to
+    /// `jitter` ms either way.
+    #[must_use]
+    pub fn exponential(base: u64, max: u64, jitter: u64) -> Self {
+        RetryPolicy {
+            base_delay: base,
+            max_delay: max,
+            backoff: Backoff::Exponential,
+            jitter,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The same policy with another attempt limit (`None`: until the deadline).
+    #[must_use]
+    pub fn with_max_attempts(mut self, max_attempts: Option<u32>) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
     /// Checks the policy; returns [`ConfigError::InvalidRetry`] when it is inconsistent.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let reason = if self.max_attempts == Some(0) {
@@ -160,10 +192,7 @@ mod tests {
 
     #[test]
     fn exponential_delays_double_up_to_the_cap() {
-        let policy = RetryPolicy {
-            jitter: 0,
-            ..RetryPolicy::default()
-        };
+        let policy = RetryPolicy::exponential(100, 1600, 0);
         let mut rng = SplitMix64::new(0);
         let delays: alloc::vec::Vec<u64> = (1..=7).map(|k| policy.delay(k, &mut rng)).collect();
         assert_eq!(delays, [100, 200, 400, 800, 1600, 1600, 1600]);
@@ -172,13 +201,7 @@ mod tests {
 
     #[test]
     fn jitter_stays_inside_its_bounds_and_never_underflows() {
-        let policy = RetryPolicy {
-            base_delay: 10,
-            max_delay: 10,
-            backoff: Backoff::Fixed,
-            jitter: 50,
-            ..RetryPolicy::default()
-        };
+        let policy = RetryPolicy::fixed(10, 50);
         let mut rng = SplitMix64::new(42);
         for k in 1..1000 {
             assert!(policy.delay(k, &mut rng) <= 60);

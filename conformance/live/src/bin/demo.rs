@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fencelock_core::backoff::{Backoff, RetryPolicy};
+use fencelock_core::backoff::RetryPolicy;
 use fencelock_core::redlock::RedlockConfig;
 use fencelock_live::{AcquireError, Client, FencedResource, FencedWrite};
 
@@ -117,13 +117,7 @@ fn main() -> ExitCode {
     let lock_name = format!("demo-{}", fencelock_live::random_seed() % 1_000_000);
     let resource_name = format!("{lock_name}-counter");
     let mut config = RedlockConfig::new(options.masters.len() as u32, 2_000);
-    let mut retry = RetryPolicy::default();
-    retry.max_attempts = None;
-    retry.backoff = Backoff::Fixed;
-    retry.base_delay = 10;
-    retry.max_delay = 10;
-    retry.jitter = 8;
-    config.retry = retry;
+    config.retry = RetryPolicy::fixed(10, 8).with_max_attempts(None);
 
     println!(
         "demo: {} workers, {} acquisitions, lock {lock_name:?} on masters {:?}, counter on port {}",

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use fencelock_core::backoff::{Backoff, RetryPolicy};
+use fencelock_core::backoff::RetryPolicy;
 use fencelock_core::redlock::RedlockConfig;
 use fencelock_live::{servers_from_env, Servers};
 
@@ -46,13 +46,7 @@ pub fn unique(prefix: &str) -> String {
 /// retry quickly, with jitter), no attempt limit (the acquire timeout bounds it).
 pub fn config(ttl: u64) -> RedlockConfig {
     let mut config = RedlockConfig::new(MASTERS as u32, ttl);
-    let mut retry = RetryPolicy::default();
-    retry.max_attempts = None;
-    retry.backoff = Backoff::Fixed;
-    retry.base_delay = 20;
-    retry.max_delay = 20;
-    retry.jitter = 15;
-    config.retry = retry;
+    config.retry = RetryPolicy::fixed(20, 15).with_max_attempts(None);
     config
 }
 
