@@ -66,11 +66,19 @@ class Lock:
                  ns="fencelock", fencing=True):
         self.nodes = nodes
         self.resources = sorted(resources)
+        self.base_value = value
         self.value = value
+        self.attempt = 1
         self.ttl = ttl
         self.locks = [f"{ns}:lock:{{{r}}}" for r in self.resources]
         self.fences = [f"{ns}:fence:{{{r}}}" for r in self.resources] if fencing else []
         self.next_req = 1
+
+    def next_attempt(self):
+        """A retry writes its own value, `<value>.<attempt>` (the first attempt writes
+        the value itself), so a late release of an earlier attempt cannot delete it."""
+        self.attempt += 1
+        self.value = f"{self.base_value}.{self.attempt}"
 
     def _cmd(self, node, script, keys, args):
         req = self.next_req
@@ -210,10 +218,13 @@ def basics():
     lock = Lock(2)
     a1 = lock.all("acquire")
     rel = lock.all("release")
+    lock.next_attempt()
     a2 = lock.all("acquire")
     vector("n2_one_conflict_fails_then_retry_succeeds",
            "N=2 tolerates no failure: one conflict fails the attempt at once, releases on both "
-           "nodes, and retries 100 ms later with the same value; the retry succeeds.",
+           "nodes, and retries 100 ms later; the retry writes its own value (v-1.2), so the "
+           "first attempt's release, even if it reached a node after the retry's acquire, "
+           "could never delete the retry's key. The retry succeeds and the lease carries v-1.2.",
            config(2), init(),
            {"outputs": a1, "timeout": T0 + NT},
            [step(reply(1003, 2, INT(0)),
@@ -493,8 +504,10 @@ def retries():
     lock = Lock(3)
     a1 = lock.all("acquire")
     r1 = lock.all("release")
+    lock.next_attempt()
     a2 = lock.all("acquire")
     r2 = lock.all("release")
+    lock.next_attempt()
     a3 = lock.all("acquire")
     r3 = lock.all("release")
     t1 = 1003 + d1
@@ -531,6 +544,7 @@ def retries():
                           + [attempt_failed(attempt, "no_quorum", 0, 1, 0, t + 1 + delay)],
                           timeout=t + 1 + delay))
         t = t + 1 + delay
+        lock.next_attempt()
         steps.append(step(timeout(t), outputs=lock.all("acquire")))
     steps.append(step(reply(t + 1, lock.next_req - 1, INT(0)),
                       outputs=lock.all("release")
@@ -546,6 +560,7 @@ def retries():
     lock = Lock(1)
     a1 = lock.all("acquire")
     r1 = lock.all("release")
+    lock.next_attempt()
     a2 = lock.all("acquire")
     vector("retry_fixed_backoff",
            "Fixed backoff waits base_delay before every retry.",
@@ -589,6 +604,7 @@ def retries():
     lock = Lock(3)
     a1 = lock.all("acquire")
     r1 = lock.all("release")
+    lock.next_attempt()
     a2 = lock.all("acquire")
     r2 = lock.all("release")
     vector("deadline_stops_retries_early",
@@ -627,6 +643,7 @@ def retries():
                          + [attempt_failed(attempt, "no_quorum", 0, 1, 0, retry_at)])
         t = retry_at
         attempt += 1
+        lock.next_attempt()
         steps.append(step(timeout(t), outputs=lock.all("acquire")))
     vector("unlimited_attempts_end_at_the_deadline",
            "max_attempts=null retries until the caller's deadline (200 ms): fixed 50 ms delays, "

@@ -219,8 +219,8 @@ impl FakeRedis {
         }
     }
 
-    fn counter(&mut self, key: &str, now: u64) -> i64 {
-        self.get(key, now).map_or(0, |v| v.parse().unwrap())
+    fn counter(&mut self, key: &str, now: u64) -> Option<i64> {
+        self.get(key, now).map(|v| v.parse().unwrap())
     }
 
     fn run(&mut self, eval: &Eval, now: u64) -> i64 {
@@ -236,11 +236,13 @@ impl FakeRedis {
                         Some(_) => {}
                     }
                 }
-                let mut token = keys[n..]
-                    .iter()
-                    .map(|k| self.counter(k, now))
-                    .max()
-                    .unwrap_or(0);
+                let counters: Vec<Option<i64>> =
+                    keys[n..].iter().map(|k| self.counter(k, now)).collect();
+                let mut token = counters.iter().flatten().copied().max().unwrap_or(0);
+                if counters.iter().any(Option::is_none) {
+                    // A missing counter starts from the master's clock in µs.
+                    token = token.max(now as i64 * 1000);
+                }
                 let ttl: u64 = args[1].parse().unwrap();
                 for key in &keys[..n] {
                     self.data
@@ -303,7 +305,7 @@ impl FakeRedis {
                 let token: i64 = args[1].parse().unwrap();
                 let highest = keys[n..]
                     .iter()
-                    .map(|k| self.counter(k, now))
+                    .filter_map(|k| self.counter(k, now))
                     .max()
                     .unwrap_or(0);
                 if highest > token {

@@ -62,6 +62,14 @@ fn keys(resource: &str) -> Keys {
     }
 }
 
+/// Keys for `resource` whose fencing counter already exists (at 0), so the
+/// tokens count 1, 2, ... (a missing counter would start from the master's clock).
+fn counted(conn: &mut BlockingConn, resource: &str) -> Keys {
+    let k = keys(resource);
+    conn.call_str(&["SET", &k.fence, "0"]).expect("SET");
+    k
+}
+
 #[test]
 #[ignore = "needs live redis servers (servers.sh)"]
 fn script_sha1s_match_what_redis_computes() {
@@ -86,7 +94,7 @@ fn script_sha1s_match_what_redis_computes() {
 #[ignore = "needs live redis servers (servers.sh)"]
 fn acquire_numbers_successive_holders_and_never_bumps_for_its_own_value() {
     let mut c = conn();
-    let k = keys(&common::unique("acq"));
+    let k = counted(&mut c, &common::unique("acq"));
     let both = [k.lock.as_str(), k.fence.as_str()];
 
     assert_eq!(
@@ -167,6 +175,7 @@ fn multi_resource_acquire_is_all_or_nothing_and_takes_one_more_than_the_max() {
     );
     c.call_str(&["SET", &a.fence, "5"]).expect("SET");
     c.call_str(&["SET", &b.fence, "2"]).expect("SET");
+    c.call_str(&["SET", &d.fence, "0"]).expect("SET");
 
     let ab = [
         a.lock.as_str(),
@@ -191,7 +200,7 @@ fn multi_resource_acquire_is_all_or_nothing_and_takes_one_more_than_the_max() {
     ];
     assert_eq!(int(&mut c, Script::Acquire, &bd, &["w", "10000", "2"]), 0);
     assert_eq!(get(&mut c, &d.lock), None);
-    assert_eq!(get(&mut c, &d.fence), None);
+    assert_eq!(get(&mut c, &d.fence).as_deref(), Some("0"));
 
     // {b, d} by our value: d was free, so the counters move to max + 1 on both.
     assert_eq!(int(&mut c, Script::Acquire, &bd, &["v", "10000", "2"]), 7);
@@ -201,9 +210,51 @@ fn multi_resource_acquire_is_all_or_nothing_and_takes_one_more_than_the_max() {
 
 #[test]
 #[ignore = "needs live redis servers (servers.sh)"]
+fn a_missing_counter_starts_from_the_master_clock() {
+    let mut c = conn();
+    let k = keys(&common::unique("clock"));
+    let both = [k.lock.as_str(), k.fence.as_str()];
+    let micros = |c: &mut BlockingConn| match c.call_str(&["TIME"]).expect("TIME") {
+        RespValue::Array(Some(parts)) => {
+            let part = |i: usize| match &parts[i] {
+                RespValue::Bulk(Some(b)) => std::str::from_utf8(b).unwrap().parse::<i64>().unwrap(),
+                other => panic!("TIME part {other:?}"),
+            };
+            part(0) * 1_000_000 + part(1)
+        }
+        other => panic!("TIME returned {other:?}"),
+    };
+    let before = micros(&mut c);
+    let token = int(&mut c, Script::Acquire, &both, &["v1", "10000", "1"]);
+    let after = micros(&mut c);
+    assert!(
+        before < token && token <= after + 1,
+        "{before} < {token} <= {after} + 1"
+    );
+    assert_eq!(get(&mut c, &k.fence), Some(token.to_string()));
+    // A master that lost its data (the counter is gone): the next token still
+    // comes out above the old one, because the master's clock moved on.
+    assert_eq!(int(&mut c, Script::Release, &[&k.lock], &["v1"]), 1);
+    c.call_str(&["DEL", &k.fence]).expect("DEL");
+    std::thread::sleep(Duration::from_millis(2));
+    let next = int(&mut c, Script::Acquire, &both, &["v2", "10000", "1"]);
+    assert!(next > token, "{next} > {token}");
+    // Once it exists, it counts up by one.
+    assert_eq!(int(&mut c, Script::Release, &[&k.lock], &["v2"]), 1);
+    assert_eq!(
+        int(&mut c, Script::Acquire, &both, &["v3", "10000", "1"]),
+        next + 1
+    );
+}
+
+#[test]
+#[ignore = "needs live redis servers (servers.sh)"]
 fn extend_answers_1_0_or_minus_1() {
     let mut c = conn();
-    let (a, b) = (keys(&common::unique("ea")), keys(&common::unique("eb")));
+    let (a, b) = (
+        counted(&mut c, &common::unique("ea")),
+        counted(&mut c, &common::unique("eb")),
+    );
     let ab_locks = [a.lock.as_str(), b.lock.as_str()];
     let ab = [
         a.lock.as_str(),
@@ -239,7 +290,10 @@ fn extend_answers_1_0_or_minus_1() {
 #[ignore = "needs live redis servers (servers.sh)"]
 fn release_answers_the_count_deleted_or_minus_1() {
     let mut c = conn();
-    let (a, b) = (keys(&common::unique("ra")), keys(&common::unique("rb")));
+    let (a, b) = (
+        counted(&mut c, &common::unique("ra")),
+        counted(&mut c, &common::unique("rb")),
+    );
     let ab_locks = [a.lock.as_str(), b.lock.as_str()];
     let ab = [
         a.lock.as_str(),
@@ -267,7 +321,7 @@ fn release_answers_the_count_deleted_or_minus_1() {
 #[ignore = "needs live redis servers (servers.sh)"]
 fn fence_write_back_answers_token_0_or_the_higher_counter() {
     let mut c = conn();
-    let k = keys(&common::unique("fb"));
+    let k = counted(&mut c, &common::unique("fb"));
     let both = [k.lock.as_str(), k.fence.as_str()];
     assert_eq!(int(&mut c, Script::Acquire, &both, &["v", "10000", "1"]), 1);
 

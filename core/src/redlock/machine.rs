@@ -155,10 +155,16 @@ pub struct Redlock {
     params: Params,
     lock_keys: Arc<[String]>,
     acquire_keys: Arc<[String]>,
+    /// Arguments of the current attempt's scripts (its value, the TTL, the count).
     acquire_args: Arc<[String]>,
     extend_args: Arc<[String]>,
     release_args: Arc<[String]>,
     resource_count: i64,
+    /// The host's value; attempt `n > 1` writes `"<base_value>.<n>"`.
+    base_value: String,
+    /// The value the current attempt writes (and the lease holds).
+    value: Arc<str>,
+    resources: Arc<[String]>,
     rng: SplitMix64,
     now: Millis,
     next_req: u64,
@@ -173,7 +179,6 @@ pub struct Redlock {
     lease: Option<Lease>,
     /// When the hold ended, once the lease was lost.
     ended_at: Option<Millis>,
-    pending_lease: (Arc<[String]>, Arc<str>),
     phase: Phase,
     out: VecDeque<Output>,
 }
@@ -205,17 +210,17 @@ impl Redlock {
         if params.fencing {
             acquire_keys.extend(resources.iter().map(|r| format!("{ns}:fence:{{{r}}}")));
         }
-        let count = resources.len().to_string();
-        let ttl = params.ttl.to_string();
-        let value: Arc<str> = Arc::from(args.value.as_str());
         let mut machine = Redlock {
             params,
             lock_keys: lock_keys.into(),
             acquire_keys: acquire_keys.into(),
-            acquire_args: Arc::from([args.value.clone(), ttl.clone(), count]),
-            extend_args: Arc::from([args.value.clone(), ttl]),
-            release_args: Arc::from([args.value]),
+            acquire_args: Arc::from([]),
+            extend_args: Arc::from([]),
+            release_args: Arc::from([]),
             resource_count: resources.len() as i64,
+            value: Arc::from(args.value.as_str()),
+            base_value: args.value,
+            resources: resources.into(),
             rng: SplitMix64::new(config.rng_seed),
             now: args.now,
             next_req: 1,
@@ -229,7 +234,6 @@ impl Redlock {
             contended: 0,
             lease: None,
             ended_at: None,
-            pending_lease: (resources.into(), value),
             phase: Phase::Failed,
             out: VecDeque::with_capacity(usize::from(params.nodes) * 2 + 2),
         };
@@ -276,7 +280,7 @@ impl Redlock {
     /// Resources this machine locks, sorted.
     #[must_use]
     pub fn resources(&self) -> &[String] {
-        &self.pending_lease.0
+        &self.resources
     }
 
     /// Acquisition statistics so far.
@@ -597,7 +601,7 @@ impl Redlock {
         self.give_up_live();
         let keys = self.acquire_keys.clone();
         let args: Arc<[String]> = Arc::from([
-            self.release_args[0].clone(),
+            String::from(&*self.value),
             token.to_string(),
             self.resource_count.to_string(),
         ]);
@@ -718,6 +722,7 @@ impl Redlock {
 
     fn start_attempt(&mut self) {
         self.attempts += 1;
+        self.set_attempt_value();
         for vote in &mut self.votes {
             *vote = NodeVote::Unknown;
         }
@@ -732,6 +737,25 @@ impl Redlock {
             fence: None,
         });
         self.send_to_all(Script::Acquire, true);
+    }
+
+    /// Sets the value the current attempt writes, and the script arguments built
+    /// from it. Attempt 1 writes the host's value; attempt `n > 1` writes
+    /// `"<value>.<n>"`. A retry never shares a value with an earlier attempt, so the
+    /// earlier attempt's release, if it reaches a node after the retry's acquire
+    /// (a host that reorders commands), cannot delete the retry's key.
+    fn set_attempt_value(&mut self) {
+        let value = if self.attempts <= 1 {
+            self.base_value.clone()
+        } else {
+            format!("{}.{}", self.base_value, self.attempts)
+        };
+        let ttl = self.params.ttl.to_string();
+        self.acquire_args =
+            Arc::from([value.clone(), ttl.clone(), self.resource_count.to_string()]);
+        self.extend_args = Arc::from([value.clone(), ttl]);
+        self.value = Arc::from(value.as_str());
+        self.release_args = Arc::from([value]);
     }
 
     /// Ends the attempt in flight: releases on every node, then retries or fails.
@@ -778,8 +802,8 @@ impl Redlock {
     fn acquired(&mut self, attempt: Attempt, token: Option<u64>) {
         self.give_up_live();
         let lease = Lease {
-            resources: self.pending_lease.0.clone(),
-            value: self.pending_lease.1.clone(),
+            resources: self.resources.clone(),
+            value: self.value.clone(),
             acquired_at: self.now,
             valid_until: attempt.valid_until,
             fencing_token: token.map(FencingToken),

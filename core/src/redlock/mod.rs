@@ -16,9 +16,11 @@
 //! 4. As soon as a quorum is impossible (conflicts + errors + timeouts > N - quorum),
 //!    the release script goes to **every** node (those
 //!    that did not answer too), and the next attempt starts after the retry delay
-//!    (seeded jitter), unless attempts or the caller's deadline run out. Retries
-//!    reuse the lease value, and the acquire script treats our own value as a
-//!    grant, so a retry never blocks on our own key.
+//!    (seeded jitter), unless attempts or the caller's deadline run out. Each
+//!    retry writes its own value (`<value>.<attempt>`): a release of an earlier
+//!    attempt that reaches a master late (a host that reorders commands) can never
+//!    delete the retry's key. The acquire script treats a key that already holds
+//!    the attempt's own value as a grant, so a duplicated command never blocks.
 //!
 //! # Extend, auto-extension, loss
 //!
@@ -69,9 +71,13 @@
 //! **What it assumes.**
 //! - Counters survive node restarts: run the masters with AOF and
 //!   `appendfsync always`. Redlock's "delayed restart" (keep a crashed node out
-//!   for one TTL) protects lock keys but *not* counters: a node that restarts
-//!   empty starts its counters again from zero, and a later lease can be handed a
-//!   token that an earlier, paused holder is still using.
+//!   for one TTL) protects lock keys but *not* counters. As a second line of
+//!   defence, a counter that does not exist starts from the master's clock in
+//!   microseconds, so a master that lost its data still hands out tokens above
+//!   the ones it issued before, provided its clock is not behind them (masters'
+//!   clocks agree within a TTL and never step back). Counters that counted from
+//!   zero again would let a later lease receive a token an earlier, paused holder
+//!   is still using.
 //! - Nobody else writes the `ns:lock:{r}` / `ns:fence:{r}` keys.
 //! - The protected resource checks the token (see [`crate::FenceGuard`]); a
 //!   token nobody checks protects nothing.

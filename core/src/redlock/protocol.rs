@@ -166,6 +166,27 @@ pub struct Eval {
     pub args: Arc<[String]>,
 }
 
+impl Eval {
+    /// A script invocation (for hosts, fakes and tests that build commands
+    /// themselves, e.g. to encode them with [`crate::wire::resp::encode_eval`]).
+    #[must_use]
+    pub fn new(
+        req: RequestId,
+        node: NodeId,
+        script: Script,
+        keys: Arc<[String]>,
+        args: Arc<[String]>,
+    ) -> Self {
+        Eval {
+            req,
+            node,
+            script,
+            keys,
+            args,
+        }
+    }
+}
+
 /// A held lease, in the host's clock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

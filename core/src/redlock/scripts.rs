@@ -12,7 +12,7 @@
 //!
 //! | script  | keys                    | args                 | reply |
 //! |---------|-------------------------|----------------------|-------|
-//! | acquire | locks.., [counters..]   | value, ttl_ms, count | `0` another value holds a key; otherwise every key is set to `value` with `PX ttl_ms` and the reply is the fencing counter (`1` without counters). The counter is bumped only when a key was free: re-acquiring with our own value never blocks and never bumps. |
+//! | acquire | locks.., [counters..]   | value, ttl_ms, count | `0` another value holds a key; otherwise every key is set to `value` with `PX ttl_ms` and the reply is the fencing counter (`1` without counters). The counter is bumped only when a key was free: re-acquiring with our own value never blocks and never bumps. A counter that does not exist (first use, or a master that lost its data) starts from the master's clock in microseconds (`TIME`). |
 //! | extend  | locks..                 | value, ttl_ms        | `1` all keys held by `value`, TTL reset; `0` a key is gone; `-1` a key is held by another value |
 //! | release | locks..                 | value                | number of keys deleted (those holding `value`), or `-1` if a key is held by another value |
 //! | fence   | locks.., counters..     | value, token, count  | `token` once every counter equals it; `0` a lock key no longer holds `value`; a larger number: a counter is already above `token` (nothing written) |
@@ -81,7 +81,10 @@ impl Script {
 
 /// Acquire every lock key (and bump the fencing counter), all or nothing.
 pub const ACQUIRE: &str = "\
--- fencelock acquire v1
+-- fencelock acquire v2
+if redis.replicate_commands then
+  redis.replicate_commands()
+end
 local n = tonumber(ARGV[3])
 local fresh = false
 for i = 1, n do
@@ -93,13 +96,19 @@ for i = 1, n do
   end
 end
 local token = 0
+local missing = false
 for i = n + 1, #KEYS do
-  local counter = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if not counter then
-    return redis.error_reply('fencelock: counter ' .. KEYS[i] .. ' is not a number')
-  end
-  if counter > token then
-    token = counter
+  local raw = redis.call('GET', KEYS[i])
+  if raw then
+    local counter = tonumber(raw)
+    if not counter then
+      return redis.error_reply('fencelock: counter ' .. KEYS[i] .. ' is not a number')
+    end
+    if counter > token then
+      token = counter
+    end
+  else
+    missing = true
   end
 end
 for i = 1, n do
@@ -107,6 +116,13 @@ for i = 1, n do
 end
 if #KEYS == n then
   return 1
+end
+if missing then
+  local now = redis.call('TIME')
+  local micros = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  if micros > token then
+    token = micros
+  end
 end
 if fresh or token == 0 then
   token = token + 1
@@ -189,7 +205,7 @@ return token
 ";
 
 /// SHA1 of [`ACQUIRE`].
-pub const ACQUIRE_SHA1: &str = "00a9e423bd0d2a91c88989d23d9ed7f384b088a3";
+pub const ACQUIRE_SHA1: &str = "0a681f476297c8e77d147f65d78f9706526af8a4";
 /// SHA1 of [`EXTEND`].
 pub const EXTEND_SHA1: &str = "91cce3f2035b54dab6c19729311e8247d93d2a28";
 /// SHA1 of [`RELEASE`].
