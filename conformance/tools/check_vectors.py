@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Sanity checks for the conformance vectors, independent of any runner.
 
-- every vector is valid against conformance/schema/vector.schema.json;
+- every vector (machine story or codec vector) is valid against
+  conformance/schema/vector.schema.json;
 - descriptions are unique, file names are snake_case;
 - every error code a vector expects is listed in conformance/errors.json.
 
@@ -40,6 +41,7 @@ def main() -> int:
             problems.append(f"{name}: same description as {descriptions[description]}")
         descriptions[description] = name
         expects = [vector.get("expect_init", {})] + [s.get("expect", {}) for s in vector.get("steps", [])]
+        expects += vector.get("cases", [])  # codec vectors: each case may expect an error code
         for expect in expects:
             code = expect.get("error")
             if code is not None and code not in known:

@@ -66,6 +66,24 @@ pub enum UsageError {
     /// The lease was already lost; it can be released but no longer extended.
     #[error("the lease was lost: it can be released, not extended")]
     LeaseLost,
+    /// The machine does not take this kind of input at all (e.g. `proclaim` on a mutex).
+    #[error("{machine} does not accept {input}")]
+    UnsupportedInput {
+        /// Kind of input that was rejected.
+        input: &'static str,
+        /// Machine that rejected it.
+        machine: &'static str,
+    },
+    /// A value carried by the input is empty, too long, or contains control characters.
+    #[error("value must be 1 to {max} printable characters")]
+    InvalidValue {
+        /// Supported maximum length in bytes.
+        max: usize,
+    },
+    /// A ZooKeeper `connected` input named session id 0 (the owner id of a
+    /// persistent node, never a session).
+    #[error("session id 0 is not a session")]
+    InvalidSession,
 }
 
 impl UsageError {
@@ -81,6 +99,9 @@ impl UsageError {
             UsageError::NodeMismatch { .. } => "NODE_MISMATCH",
             UsageError::InvalidState { .. } => "INVALID_STATE",
             UsageError::LeaseLost => "LEASE_LOST",
+            UsageError::UnsupportedInput { .. } => "UNSUPPORTED_INPUT",
+            UsageError::InvalidValue { .. } => "INVALID_VALUE",
+            UsageError::InvalidSession => "INVALID_SESSION",
         }
     }
 }
@@ -128,8 +149,9 @@ pub enum ConfigError {
         /// Supported maximum.
         max: u32,
     },
-    /// The per-node timeout is zero or not far enough below the validity window.
-    #[error("node_timeout must be between 1 ms and a third of the validity window ({max} ms), got {node_timeout}")]
+    /// The per-node (Redlock `node_timeout`) or per-request (etcd `request_timeout`)
+    /// timeout is zero or not far enough below the validity window.
+    #[error("the node / request timeout must be between 1 ms and a third of the validity window ({max} ms), got {node_timeout}")]
     InvalidNodeTimeout {
         /// Value requested, in ms.
         node_timeout: u64,
@@ -196,6 +218,25 @@ pub enum ConfigError {
         /// Time passed in.
         got: Millis,
     },
+    /// The etcd wait mode is inconsistent (poll interval or watch recheck out of range).
+    #[error("invalid wait mode: {reason}")]
+    InvalidWait {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A lock name or path breaks its backend's rules (ZooKeeper path rules; a NUL
+    /// in a PostgreSQL name).
+    #[error("invalid lock name or path: {reason}")]
+    InvalidName {
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// The ZooKeeper session passed to a machine is not usable (session id 0).
+    #[error("invalid session: {reason}")]
+    InvalidSession {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl ConfigError {
@@ -219,6 +260,9 @@ impl ConfigError {
             ConfigError::InvalidValue { .. } => "INVALID_VALUE",
             ConfigError::InvalidNamespace { .. } => "INVALID_NAMESPACE",
             ConfigError::TimeOutOfRange { .. } => "TIME_OUT_OF_RANGE",
+            ConfigError::InvalidWait { .. } => "INVALID_WAIT",
+            ConfigError::InvalidName { .. } => "INVALID_NAME",
+            ConfigError::InvalidSession { .. } => "INVALID_SESSION",
         }
     }
 }
@@ -255,6 +299,12 @@ mod tests {
                 state: "acquiring",
             },
             UsageError::LeaseLost,
+            UsageError::UnsupportedInput {
+                input: "proclaim",
+                machine: "etcd_mutex",
+            },
+            UsageError::InvalidValue { max: 4096 },
+            UsageError::InvalidSession,
         ];
         for error in &all {
             match error {
@@ -265,7 +315,10 @@ mod tests {
                 | UsageError::UnknownNode { .. }
                 | UsageError::NodeMismatch { .. }
                 | UsageError::InvalidState { .. }
-                | UsageError::LeaseLost => {}
+                | UsageError::LeaseLost
+                | UsageError::UnsupportedInput { .. }
+                | UsageError::InvalidValue { .. }
+                | UsageError::InvalidSession => {}
             }
         }
         all
@@ -303,6 +356,9 @@ mod tests {
             ConfigError::InvalidValue { max: 128 },
             ConfigError::InvalidNamespace { max: 64 },
             ConfigError::TimeOutOfRange { got: Millis(0) },
+            ConfigError::InvalidWait { reason: "test" },
+            ConfigError::InvalidName { reason: "test" },
+            ConfigError::InvalidSession { reason: "test" },
         ];
         for error in &all {
             match error {
@@ -321,7 +377,10 @@ mod tests {
                 | ConfigError::DuplicateResource { .. }
                 | ConfigError::InvalidValue { .. }
                 | ConfigError::InvalidNamespace { .. }
-                | ConfigError::TimeOutOfRange { .. } => {}
+                | ConfigError::TimeOutOfRange { .. }
+                | ConfigError::InvalidWait { .. }
+                | ConfigError::InvalidName { .. }
+                | ConfigError::InvalidSession { .. } => {}
             }
         }
         all

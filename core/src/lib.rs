@@ -6,6 +6,15 @@
 //! these same machines, so a lock taken from any language follows one algorithm,
 //! one key layout and one fencing rule.
 //!
+//! Machines: [`redlock::Redlock`] (N independent Redis masters, fencing tokens from
+//! the quorum) and, in [`etcd`], a lease [`etcd::Mutex`], an [`etcd::Election`] and
+//! an [`etcd::Observer`] that share their keys with etcd's Go `concurrency` package;
+//! in [`zookeeper`], a [`zookeeper::Lock`] and a [`zookeeper::Election`] on the
+//! ephemeral-sequential recipe (czxid tokens); [`advisory::Lock`], a PostgreSQL
+//! advisory lock with a fencing counter.
+//! [`wire`] has codecs for hosts without a client library (RESP2, the etcd JSON
+//! gateway).
+//!
 //! # Driving a machine
 //!
 //! ```
@@ -56,12 +65,16 @@
 
 extern crate alloc;
 
+pub mod advisory;
 pub mod backoff;
 mod error;
+pub mod etcd;
 pub mod fence;
+mod pending;
 pub mod redlock;
 mod types;
 pub mod wire;
+pub mod zookeeper;
 
 pub use error::{ConfigError, UsageError};
 pub use fence::{fenced_update_sql, Admission, FenceGuard, FencingToken, InvalidIdentifier};

@@ -1,14 +1,22 @@
 //! Runs every conformance vector in `conformance/vectors` through the core.
 //!
-//! A vector is a story: a machine built from `config` + `init`, then `steps`,
-//! each one input and the expectations after it. Keys left out of an `expect`
-//! are not checked; listed `outputs` must match exactly and in order.
+//! A machine vector is a story: a machine built from `config` + `init`, then
+//! `steps`, each one input and the expectations after it. Keys left out of an
+//! `expect` are not checked; listed `outputs` must match exactly and in order.
+//! One generic driver runs every machine; each machine only says how it is built
+//! and which getters its vectors may check. A codec vector (`"codec"`) lists
+//! request / response pairs for a wire codec.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use fencelock_core::redlock::{AcquireArgs, Input, Redlock, RedlockConfig};
-use fencelock_core::Machine;
+use fencelock_core::advisory::{self, AdvisoryConfig};
+use fencelock_core::etcd::{self, EtcdConfig};
+use fencelock_core::redlock::{AcquireArgs, Redlock, RedlockConfig};
+use fencelock_core::zookeeper::{self, ZooKeeperConfig};
+use fencelock_core::{ConfigError, Machine};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 fn vector_files() -> Vec<PathBuf> {
@@ -29,11 +37,63 @@ fn vector_files() -> Vec<PathBuf> {
     files
 }
 
+/// What the driver needs from a machine besides the [`Machine`] trait.
+trait Subject: Machine {
+    /// The state's JSON name.
+    fn state_name(&self) -> &'static str;
+    /// Getter expectations this machine's vectors may use, beyond `outputs`,
+    /// `timeout`, `state` and `error`.
+    const VIEWS: &'static [&'static str];
+    /// The getter named `key`, as JSON.
+    fn view(&self, key: &str) -> Value;
+}
+
+impl Subject for Redlock {
+    const VIEWS: &'static [&'static str] = &["lease"];
+    fn state_name(&self) -> &'static str {
+        self.state().name()
+    }
+    fn view(&self, _key: &str) -> Value {
+        serde_json::to_value(self.lease()).unwrap()
+    }
+}
+
+macro_rules! etcd_lock_subject {
+    ($machine:ty) => {
+        impl Subject for $machine {
+            const VIEWS: &'static [&'static str] = &["lock"];
+            fn state_name(&self) -> &'static str {
+                self.state().name()
+            }
+            fn view(&self, _key: &str) -> Value {
+                serde_json::to_value(self.lock()).unwrap()
+            }
+        }
+    };
+}
+etcd_lock_subject!(etcd::Mutex);
+etcd_lock_subject!(etcd::Election);
+// The same shape: a `lock` getter.
+etcd_lock_subject!(zookeeper::Lock);
+etcd_lock_subject!(zookeeper::Election);
+etcd_lock_subject!(advisory::Lock);
+
+impl Subject for etcd::Observer {
+    const VIEWS: &'static [&'static str] = &["leader"];
+    fn state_name(&self) -> &'static str {
+        self.state().name()
+    }
+    fn view(&self, _key: &str) -> Value {
+        serde_json::to_value(self.leader()).unwrap()
+    }
+}
+
 /// Compares the expectations of one step (or of the machine's start).
-fn check(name: &str, step: &str, expect: &Value, outputs: Vec<Value>, machine: &Redlock) {
+fn check<M: Subject>(name: &str, step: &str, expect: &Value, outputs: Vec<Value>, machine: &M) {
     for key in expect.as_object().into_iter().flat_map(|o| o.keys()) {
         assert!(
-            ["outputs", "timeout", "state", "lease", "error"].contains(&key.as_str()),
+            ["outputs", "timeout", "state", "error"].contains(&key.as_str())
+                || M::VIEWS.contains(&key.as_str()),
             "{name} {step}: unknown expectation {key:?}"
         );
     }
@@ -50,33 +110,45 @@ fn check(name: &str, step: &str, expect: &Value, outputs: Vec<Value>, machine: &
     }
     if let Some(expected) = expect.get("state") {
         assert_eq!(
-            &json!(machine.state().name()),
+            &json!(machine.state_name()),
             expected,
             "{name} {step}: state differs"
         );
     }
-    if let Some(expected) = expect.get("lease") {
-        assert_eq!(
-            &serde_json::to_value(machine.lease()).unwrap(),
-            expected,
-            "{name} {step}: lease differs"
-        );
+    for view in M::VIEWS {
+        if let Some(expected) = expect.get(*view) {
+            assert_eq!(
+                &machine.view(view),
+                expected,
+                "{name} {step}: {view} differs"
+            );
+        }
     }
 }
 
-fn drain(machine: &mut Redlock) -> Vec<Value> {
+fn drain<M: Machine>(machine: &mut M) -> Vec<Value>
+where
+    M::Output: Serialize,
+{
     std::iter::from_fn(|| machine.poll_output())
         .map(|output| serde_json::to_value(output).unwrap())
         .collect()
 }
 
-fn run_redlock(name: &str, vector: &Value) {
-    let config: RedlockConfig = serde_json::from_value(vector["config"].clone())
-        .unwrap_or_else(|e| panic!("{name}: bad config: {e}"));
-    let args: AcquireArgs = serde_json::from_value(vector["init"].clone())
-        .unwrap_or_else(|e| panic!("{name}: bad init: {e}"));
+fn parse<T: DeserializeOwned>(name: &str, what: &str, value: &Value) -> T {
+    serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{name}: bad {what}: {e}"))
+}
+
+/// The driver every machine shares: build, check `expect_init`, then apply each
+/// step's input and check its expectations.
+fn run<M>(name: &str, vector: &Value, build: impl FnOnce(&Value, &Value) -> Result<M, ConfigError>)
+where
+    M: Subject,
+    M::Input: DeserializeOwned,
+    M::Output: Serialize,
+{
     let expect_init = &vector["expect_init"];
-    let mut machine = match Redlock::new(&config, args) {
+    let mut machine = match build(&vector["config"], &vector["init"]) {
         Ok(machine) => {
             assert!(
                 expect_init.get("error").is_none(),
@@ -99,10 +171,9 @@ fn run_redlock(name: &str, vector: &Value) {
     let steps = vector["steps"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     for (i, step) in steps.iter().enumerate() {
         let label = format!("step {}", i + 1);
-        let input: Input = serde_json::from_value(step["input"].clone())
-            .unwrap_or_else(|e| panic!("{name} {label}: bad input: {e}"));
+        let input: M::Input = parse(name, &format!("{label} input"), &step["input"]);
         let expect = &step["expect"];
-        let before = (machine.state(), machine.poll_timeout());
+        let before = (machine.state_name(), machine.poll_timeout());
         match machine.handle_input(input) {
             Ok(()) => assert!(
                 expect.get("error").is_none(),
@@ -116,13 +187,95 @@ fn run_redlock(name: &str, vector: &Value) {
                     "{name} {label}: unexpected error {error}"
                 );
                 // A rejected input leaves the machine unchanged and says nothing.
-                assert_eq!(before, (machine.state(), machine.poll_timeout()));
+                assert_eq!(before, (machine.state_name(), machine.poll_timeout()));
                 assert_eq!(drain(&mut machine), Vec::<Value>::new(), "{name} {label}");
             }
         }
         let outputs = drain(&mut machine);
         check(name, &label, expect, outputs, &machine);
     }
+}
+
+fn run_machine(name: &str, machine: &str, vector: &Value) {
+    match machine {
+        "redlock" => run(name, vector, |config, init| {
+            let config: RedlockConfig = parse(name, "config", config);
+            Redlock::new(&config, parse::<AcquireArgs>(name, "init", init))
+        }),
+        "etcd_mutex" => run(name, vector, |config, init| {
+            let config: EtcdConfig = parse(name, "config", config);
+            etcd::Mutex::new(&config, parse(name, "init", init))
+        }),
+        "etcd_election" => run(name, vector, |config, init| {
+            let config: EtcdConfig = parse(name, "config", config);
+            etcd::Election::new(&config, parse(name, "init", init))
+        }),
+        "etcd_observer" => run(name, vector, |config, init| {
+            let config: EtcdConfig = parse(name, "config", config);
+            etcd::Observer::new(&config, parse(name, "init", init))
+        }),
+        "zookeeper_lock" => run(name, vector, |config, init| {
+            let config: ZooKeeperConfig = parse(name, "config", config);
+            zookeeper::Lock::new(&config, parse(name, "init", init))
+        }),
+        "zookeeper_election" => run(name, vector, |config, init| {
+            let config: ZooKeeperConfig = parse(name, "config", config);
+            zookeeper::Election::new(&config, parse(name, "init", init))
+        }),
+        "advisory_lock" => run(name, vector, |config, init| {
+            let config: AdvisoryConfig = parse(name, "config", config);
+            advisory::Lock::new(&config, parse(name, "init", init))
+        }),
+        other => panic!("{name}: unknown machine {other:?}"),
+    }
+}
+
+/// A codec vector: each case encodes a command (`request`), decodes a response
+/// body (`reply` or `error`), or decodes a watch stream line.
+#[cfg(feature = "etcd-gateway")]
+fn run_etcd_gateway(name: &str, vector: &Value) {
+    use fencelock_core::etcd::Command;
+    use fencelock_core::wire::etcd_gateway::{decode, decode_watch_line, encode};
+
+    let cases = vector["cases"].as_array().expect("cases");
+    for (i, case) in cases.iter().enumerate() {
+        let label = format!("{name} case {}", i + 1);
+        let outcome = if let Some(line) = case.get("watch_line") {
+            let line = line.as_str().expect("watch_line is a string");
+            decode_watch_line(line.as_bytes()).map(|reply| serde_json::to_value(reply).unwrap())
+        } else {
+            let command: Command = parse(&label, "command", &case["command"]);
+            if let Some(expected) = case.get("request") {
+                let request = encode(&command);
+                let actual = request.map(|r| {
+                    let body: Value = serde_json::from_str(&r.body).expect("encoder writes JSON");
+                    json!({ "path": r.path, "body": body })
+                });
+                assert_eq!(&json!(actual), expected, "{label}: request differs");
+            }
+            let Some(response) = case.get("response") else {
+                continue;
+            };
+            let body = response.as_str().expect("response is the raw body text");
+            decode(&command, body.as_bytes()).map(|reply| serde_json::to_value(reply).unwrap())
+        };
+        match (outcome, case.get("reply"), case.get("error")) {
+            (Ok(actual), Some(expected), None) => {
+                assert_eq!(&actual, expected, "{label}: reply differs");
+            }
+            (Err(error), None, Some(code)) => {
+                assert_eq!(&json!(error.code()), code, "{label}: {error}");
+            }
+            (outcome, reply, error) => {
+                panic!("{label}: got {outcome:?}, expected reply {reply:?} / error {error:?}")
+            }
+        }
+    }
+}
+
+#[cfg(not(feature = "etcd-gateway"))]
+fn run_etcd_gateway(name: &str, _vector: &Value) {
+    panic!("{name}: fencelock-core was built without the etcd-gateway feature");
 }
 
 #[test]
@@ -135,12 +288,18 @@ fn every_vector_passes() {
         let text = fs::read_to_string(path).unwrap();
         let vector: Value =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: invalid JSON: {e}"));
-        let machine = vector["machine"].as_str().unwrap_or_default().to_owned();
-        match machine.as_str() {
-            "redlock" => run_redlock(&name, &vector),
-            other => panic!("{name}: unknown machine {other:?}"),
-        }
-        *counts.entry(machine).or_default() += 1;
+        let kind = if let Some(codec) = vector["codec"].as_str() {
+            match codec {
+                "etcd_gateway" => run_etcd_gateway(&name, &vector),
+                other => panic!("{name}: unknown codec {other:?}"),
+            }
+            codec.to_owned()
+        } else {
+            let machine = vector["machine"].as_str().unwrap_or_default().to_owned();
+            run_machine(&name, &machine, &vector);
+            machine
+        };
+        *counts.entry(kind).or_default() += 1;
     }
     println!("vectors run: {counts:?}");
 }

@@ -16,11 +16,21 @@
 //!   for script-level checks).
 //! - [`clock`]: the host's monotonic clock in [`Millis`](fencelock_core::Millis).
 //! - [`servers_from_env`]: the ports and PIDs `servers.sh start-redis` wrote.
+//! - [`etcd`]: [`etcd::EtcdHost`] drives the etcd mutex, election and observer
+//!   against real etcd through its JSON gateway (the core's codec and a blocking
+//!   HTTP client), with endpoint failover for a cluster.
+//! - [`zookeeper`]: [`zookeeper::ZkHost`] drives the ZooKeeper lock and election
+//!   against real ZooKeeper (the `zookeeper-client` crate, one session per host).
+//! - [`advisory`]: [`advisory::PgHost`] drives the PostgreSQL advisory lock over one
+//!   pinned session (the `postgres` crate, one connection and thread per host).
 #![forbid(unsafe_code)]
 
+pub mod advisory;
 mod client;
 mod conn;
+pub mod etcd;
 mod fenced;
+pub mod zookeeper;
 
 pub use client::{AcquireError, Client, ExtendOutcome, Held, HostError, HostStats};
 pub use conn::BlockingConn;

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! demo [--masters P1,P2,P3,P4,P5] [--resource P] [--acquisitions N] [--workers N]
+//!      [--lock NAME] [--log PATH]
 //! ```
 //!
 //! Without `--masters`/`--resource`, the first five ports of
@@ -11,6 +12,12 @@
 //! written by `servers.sh start-redis 6 DIR`). Exits non-zero if the invariant
 //! breaks: overlapping holders, a non-increasing token, a rejected (stale)
 //! write, or a final counter different from the number of acquisitions.
+//!
+//! `--lock NAME` fixes the lock name (the counter is `NAME-counter`) so workers
+//! of other processes, in any language, can contend on the same lock and counter;
+//! the final counter then also counts their writes, and the check across
+//! processes is made from every process's `--log` (one `counter token` line per
+//! write: sorted by counter, the global order of holders).
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -30,6 +37,8 @@ struct Options {
     resource: u16,
     acquisitions: usize,
     workers: usize,
+    lock: Option<String>,
+    log: Option<String>,
 }
 
 fn parse_ports(text: &str) -> Result<Vec<u16>, String> {
@@ -43,6 +52,8 @@ fn options() -> Result<Options, String> {
     let mut resource = None;
     let mut acquisitions = 200;
     let mut workers = 8;
+    let mut lock = None;
+    let mut log = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -61,8 +72,11 @@ fn options() -> Result<Options, String> {
                     .map_err(|_| "bad --acquisitions".to_string())?;
             }
             "--workers" => workers = value()?.parse().map_err(|_| "bad --workers".to_string())?,
+            "--lock" => lock = Some(value()?),
+            "--log" => log = Some(value()?),
             "-h" | "--help" => return Err(
-                "usage: demo [--masters P1,..,P5] [--resource P] [--acquisitions N] [--workers N]"
+                "usage: demo [--masters P1,..,P5] [--resource P] [--acquisitions N] [--workers N] \
+                 [--lock NAME] [--log PATH]"
                     .to_string(),
             ),
             other => return Err(format!("unknown argument {other:?}")),
@@ -84,6 +98,8 @@ fn options() -> Result<Options, String> {
         resource,
         acquisitions,
         workers,
+        lock,
+        log,
     })
 }
 
@@ -94,8 +110,8 @@ struct Shared {
     acquisitions: AtomicUsize,
     stale_writes_rejected: AtomicUsize,
     failed_acquires: AtomicUsize,
-    /// (worker, token, acquire latency in ms), in acquisition order.
-    log: Mutex<Vec<(usize, u64, f64)>>,
+    /// (worker, token, acquire latency in ms, counter written), in acquisition order.
+    log: Mutex<Vec<(usize, u64, f64, u64)>>,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -114,7 +130,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let lock_name = format!("demo-{}", fencelock_live::random_seed() % 1_000_000);
+    let shared_lock = options.lock.is_some();
+    let lock_name = options
+        .lock
+        .clone()
+        .unwrap_or_else(|| format!("demo-{}", fencelock_live::random_seed() % 1_000_000));
     let resource_name = format!("{lock_name}-counter");
     let mut config = RedlockConfig::new(options.masters.len() as u32, 2_000);
     config.retry = RetryPolicy::fixed(10, 8).with_max_attempts(None);
@@ -173,7 +193,11 @@ fn main() -> ExitCode {
                             }
                             Err(e) => return Err(format!("write: {e}")),
                         }
-                        shared.log.lock().map_err(|_| "log poisoned")?.push((worker, token, latency));
+                        shared
+                            .log
+                            .lock()
+                            .map_err(|_| "log poisoned")?
+                            .push((worker, token, latency, counter + 1));
                         shared.acquisitions.fetch_add(1, Ordering::SeqCst);
                         println!(
                             "#{:<4} worker {worker} token {token:<6} acquired in {latency:.2} ms ({} attempt(s))",
@@ -203,7 +227,7 @@ fn main() -> ExitCode {
 
     let log = shared.log.lock().map(|l| l.clone()).unwrap_or_default();
     let acquisitions = log.len();
-    let mut latencies: Vec<f64> = log.iter().map(|(_, _, l)| *l).collect();
+    let mut latencies: Vec<f64> = log.iter().map(|(_, _, l, _)| *l).collect();
     latencies.sort_by(f64::total_cmp);
     let tokens_increase = log.windows(2).all(|w| w[0].1 < w[1].1);
     let stale = shared.stale_writes_rejected.load(Ordering::SeqCst);
@@ -229,11 +253,23 @@ fn main() -> ExitCode {
     println!("tokens strictly increasing: {tokens_increase}");
     println!("stale writes rejected: {stale} (expected 0)");
     match counter {
+        Some(counter) if shared_lock => {
+            println!("final counter: {counter} (shared with other processes; checked across them)")
+        }
         Some(counter) => println!(
             "final counter: {counter} == acquisitions {acquisitions}: {}",
             counter == acquisitions
         ),
         None => println!("final counter: unreadable"),
+    }
+    if let Some(path) = &options.log {
+        let lines: String = log
+            .iter()
+            .map(|(_, token, _, counter)| format!("{counter} {token}\n"))
+            .collect();
+        if let Err(e) = std::fs::write(path, lines) {
+            worker_errors.push(format!("--log {path}: {e}"));
+        }
     }
     for e in &worker_errors {
         println!("error: {e}");
@@ -243,7 +279,11 @@ fn main() -> ExitCode {
         && overlaps == 0
         && tokens_increase
         && stale == 0
-        && counter == Some(acquisitions);
+        && (if shared_lock {
+            counter.is_some_and(|c| c >= acquisitions)
+        } else {
+            counter == Some(acquisitions)
+        });
     if ok {
         println!("invariant held");
         ExitCode::SUCCESS
