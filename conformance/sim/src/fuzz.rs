@@ -1,0 +1,285 @@
+//! Fuzzing harnesses, shared by the cargo-fuzz targets in `fuzz/` and by the
+//! stable test that replays their corpora (`tests/fuzz_corpus.rs`).
+//!
+//! Each harness takes arbitrary bytes, never panics on its own, and panics (an
+//! assertion) only when the code under test breaks an invariant.
+
+use fencelock_core::redlock::{
+    AcquireArgs, Command, Eval, Event, Input, NodeErrorKind, NodeReply, Output, Redlock,
+    RedlockConfig, State,
+};
+use fencelock_core::wire::resp::{decode, encode_value, Limits};
+use fencelock_core::{Machine, Millis, RequestId};
+
+/// Reads bytes front to back; zeros once exhausted.
+struct Bytes<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        let b = self.data.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        b
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from(self.u8()) << 8 | u16::from(self.u8())
+    }
+
+    fn done(&self) -> bool {
+        self.pos >= self.data.len()
+    }
+}
+
+fn reply_from(bytes: &mut Bytes<'_>) -> NodeReply {
+    let kinds = [
+        NodeErrorKind::Timeout,
+        NodeErrorKind::Connection,
+        NodeErrorKind::Server,
+        NodeErrorKind::Protocol,
+    ];
+    match bytes.u8() % 10 {
+        0..=2 => NodeReply::Int { value: 0 },
+        3..=5 => NodeReply::Int {
+            value: i64::from(bytes.u8() % 8),
+        },
+        6 => NodeReply::Int {
+            value: i64::from(bytes.u16() as i16) * 1_000_003,
+        },
+        7 => NodeReply::Error {
+            kind: kinds[usize::from(bytes.u8() % 4)],
+            message: String::from("fuzz"),
+        },
+        8 => NodeReply::Nil,
+        _ => NodeReply::Array {
+            items: vec![NodeReply::Text {
+                value: String::from("OK"),
+            }],
+        },
+    }
+}
+
+fn drain(machine: &mut Redlock) -> Vec<Output> {
+    std::iter::from_fn(|| machine.poll_output()).collect()
+}
+
+#[derive(Default)]
+struct Tally {
+    acquire_outcomes: u32,
+    released: u32,
+    lost: u32,
+}
+
+fn check_batch(batch: &[Output], now: Millis, tally: &mut Tally) {
+    for output in batch {
+        if let Output::Event(event) = output {
+            match event {
+                Event::Acquired { lease, .. } => {
+                    assert!(lease.valid_until > now, "lease without validity at {now}");
+                    tally.acquire_outcomes += 1;
+                }
+                Event::AcquireFailed { .. } => tally.acquire_outcomes += 1,
+                Event::Released { .. } => tally.released += 1,
+                Event::Lost { .. } => tally.lost += 1,
+                _ => {}
+            }
+        }
+    }
+    assert!(tally.acquire_outcomes <= 1, "two acquisition outcomes");
+    assert!(
+        tally.released <= 1 && tally.lost <= 1,
+        "two terminal events"
+    );
+}
+
+/// Arbitrary bytes decoded into a Redlock configuration and a sequence of inputs
+/// (replies of any shape, duplicates, timers, extend, release, time going
+/// backwards, unknown requests). Invariants: no panic; a rejected input changes
+/// nothing and emits nothing; no lease without validity; at most one outcome per
+/// operation; deadlines lie in the future; a terminal machine arms no timer.
+pub fn redlock_inputs(data: &[u8]) {
+    let mut bytes = Bytes { data, pos: 0 };
+    let flags = bytes.u8();
+    let mut config = RedlockConfig::new(
+        u32::from(bytes.u8() % 6),
+        [10, 100, 1_000, 10_000][usize::from(flags % 4)],
+    );
+    config.fencing = flags & 4 == 0;
+    config.auto_extend = flags & 8 != 0;
+    config.drift_ppm = [10_000, 0, 1_000, 600_000][usize::from(flags >> 4 & 3)];
+    if flags & 64 != 0 {
+        config.node_timeout = Some(u64::from(bytes.u8() % 40));
+    }
+    config.retry.max_attempts = match bytes.u8() % 4 {
+        0 => None,
+        n => Some(u32::from(n)),
+    };
+    config.rng_seed = u64::from(bytes.u16());
+    let resources: Vec<String> = (0..=bytes.u8() % 3)
+        .map(|_| format!("r{}", bytes.u8() % 3))
+        .collect();
+    let mut args = AcquireArgs::new(Millis(u64::from(bytes.u16())), resources, "v".into());
+    if flags & 128 != 0 {
+        args = args.with_timeout(u64::from(bytes.u16()));
+    }
+    let mut now = args.now;
+    let mut machine = match Redlock::new(&config, args) {
+        Ok(machine) => machine,
+        Err(error) => {
+            assert!(!error.code().is_empty());
+            return;
+        }
+    };
+    let mut tally = Tally::default();
+    let mut outstanding: Vec<Eval> = Vec::new();
+    let mut answered: Vec<RequestId> = Vec::new();
+    let mut batch = drain(&mut machine);
+    check_batch(&batch, now, &mut tally);
+    for _ in 0..1_024 {
+        if bytes.done() {
+            break;
+        }
+        for output in batch.drain(..) {
+            if let Output::Command(Command::Eval(eval)) = output {
+                outstanding.push(eval);
+            }
+        }
+        let action = bytes.u8();
+        let input = match action % 8 {
+            0 | 1 if !outstanding.is_empty() => {
+                let eval = outstanding.remove(usize::from(bytes.u8()) % outstanding.len());
+                now = now.plus(u64::from(bytes.u8() % 16));
+                answered.push(eval.req);
+                let node = (action & 8 != 0).then_some(eval.node);
+                Input::Reply {
+                    now,
+                    req: eval.req,
+                    node,
+                    result: reply_from(&mut bytes),
+                }
+            }
+            2 if !answered.is_empty() => {
+                let req = answered[usize::from(bytes.u8()) % answered.len()];
+                Input::Reply {
+                    now,
+                    req,
+                    node: None,
+                    result: NodeReply::Nil,
+                }
+            }
+            3 => {
+                now = machine.poll_timeout().unwrap_or(now).max(now);
+                Input::Timeout { now }
+            }
+            4 => {
+                now = now.plus(u64::from(bytes.u16()));
+                Input::Timeout { now }
+            }
+            5 => Input::Extend { now },
+            6 => Input::Release { now },
+            _ => {
+                if now.0 > 0 && action & 16 != 0 {
+                    Input::Timeout {
+                        now: Millis(now.0 - 1),
+                    }
+                } else {
+                    Input::Reply {
+                        now,
+                        req: RequestId(1 << 40),
+                        node: None,
+                        result: NodeReply::Nil,
+                    }
+                }
+            }
+        };
+        let before = format!("{machine:?}");
+        match machine.handle_input(input) {
+            Ok(()) => {}
+            Err(error) => {
+                assert!(
+                    matches!(
+                        error.code(),
+                        "INVALID_STATE"
+                            | "LEASE_LOST"
+                            | "DUPLICATE_REPLY"
+                            | "NON_MONOTONIC_TIME"
+                            | "UNKNOWN_REQUEST"
+                    ),
+                    "unexpected {}",
+                    error.code()
+                );
+                assert_eq!(
+                    before,
+                    format!("{machine:?}"),
+                    "a rejected input changed the machine"
+                );
+                assert!(machine.poll_output().is_none(), "a rejected input emitted");
+                continue;
+            }
+        }
+        batch = drain(&mut machine);
+        check_batch(&batch, now, &mut tally);
+        if let Some(deadline) = machine.poll_timeout() {
+            assert!(deadline > now, "deadline {deadline} not after {now}");
+        }
+        if machine.state().is_terminal() {
+            assert_eq!(machine.poll_timeout(), None);
+        }
+        if machine.state() == State::Held {
+            assert!(machine.lease().is_some());
+        }
+    }
+}
+
+/// Arbitrary bytes through the RESP2 decoder: it never panics; an error has a
+/// stable code and an offset inside the buffer; a decoded value used at most the
+/// buffer, re-encodes to bytes that decode to the same value (simple strings and
+/// errors are decoded as lossy UTF-8, so the copy may be longer), and every
+/// strict prefix of it is reported incomplete.
+pub fn resp_decode(data: &[u8]) {
+    let small = Limits {
+        max_depth: 4,
+        max_bulk_len: 64,
+        max_array_len: 16,
+    };
+    let limits = if data.first().is_some_and(|b| b & 1 == 1) {
+        small
+    } else {
+        Limits::default()
+    };
+    match decode(data, &limits) {
+        Ok(Some((value, used))) => {
+            assert!(
+                used > 0 && used <= data.len(),
+                "used {used} of {}",
+                data.len()
+            );
+            let mut encoded = Vec::new();
+            encode_value(&value, &mut encoded);
+            // Default limits for the copy: lossy UTF-8 can make a line longer.
+            assert_eq!(
+                decode(&encoded, &Limits::default()),
+                Ok(Some((value.clone(), encoded.len()))),
+                "re-encoding does not round-trip"
+            );
+            for cut in [used - 1, used / 2, 1] {
+                if cut < used {
+                    assert_eq!(
+                        decode(&data[..cut], &limits),
+                        Ok(None),
+                        "prefix of {cut} bytes"
+                    );
+                }
+            }
+            let _ = value.is_noscript();
+            let _ = value.into_node_reply();
+        }
+        Ok(None) => {}
+        Err(error) => {
+            assert!(matches!(error.code(), "RESP_PROTOCOL" | "RESP_LIMIT"));
+            assert!(error.offset() <= data.len());
+        }
+    }
+}
