@@ -1,0 +1,184 @@
+'use strict'
+// Redis client adapters: run a script with EVALSHA (EVAL on NOSCRIPT) on an
+// ioredis or node-redis client, and turn what the client returned (or threw)
+// into the core's reply vocabulary. No lock logic lives here.
+
+const { InvalidInputError } = require('./errors.js')
+const { describe } = require('./machine.js')
+
+/**
+ * @typedef {{type: 'int', value: number | bigint} | {type: 'nil'} | {type: 'text', value: string}
+ *   | {type: 'array', items: NodeReply[]} | {type: 'error', kind: 'timeout' | 'connection' | 'server' | 'protocol', message: string}} NodeReply
+ */
+
+/**
+ * @typedef {object} ScriptRef
+ * @property {string} sha1
+ * @property {string} source
+ */
+
+/**
+ * @typedef {object} Adapter
+ * @property {'ioredis' | 'node-redis'} kind
+ * @property {unknown} client
+ * @property {(script: ScriptRef, keys: readonly string[], args: readonly string[], done: (reply: NodeReply) => void) => void} evalScript
+ *   Runs the script and calls `done` once with the reply; failures come back as
+ *   `{type: "error"}` replies, never as exceptions.
+ */
+
+const NIL = Object.freeze({ type: 'nil' })
+
+/**
+ * Converts a client's reply value into the core's reply vocabulary.
+ * @param {unknown} value
+ * @returns {NodeReply}
+ */
+function toReply(value) {
+  switch (typeof value) {
+    case 'number':
+      if (Number.isSafeInteger(value)) return { type: 'int', value }
+      if (Number.isInteger(value)) return { type: 'int', value: BigInt(value) }
+      return { type: 'text', value: String(value) }
+    case 'bigint':
+      return { type: 'int', value }
+    case 'string':
+      return { type: 'text', value }
+    case 'undefined':
+      return NIL
+    case 'boolean':
+      // RESP3 booleans, as RESP2 would have carried them (Lua true is 1, false is nil).
+      return value ? { type: 'int', value: 1 } : NIL
+    default:
+      if (value === null) return NIL
+      if (Buffer.isBuffer(value)) return { type: 'text', value: value.toString('utf8') }
+      if (Array.isArray(value)) return { type: 'array', items: value.map(toReply) }
+      return { type: 'error', kind: 'protocol', message: `unexpected reply ${describe(value)}` }
+  }
+}
+
+/** Class names of error replies in ioredis (redis-errors) and node-redis. */
+const SERVER_ERRORS = new Set(['ReplyError', 'ErrorReply', 'SimpleError', 'BlobError', 'MultiErrorReply'])
+/** A Redis error reply starts with an upper-case error code: `ERR`, `NOSCRIPT`, `BUSY` ... */
+const ERROR_PREFIX = /^[A-Z][A-Z_]+ /
+
+/**
+ * Classifies what a client threw.
+ * @param {unknown} error
+ * @returns {NodeReply}
+ */
+function errorReply(error) {
+  const e = /** @type {{name?: unknown, message?: unknown, constructor?: {name?: unknown}, code?: unknown}} */ (
+    error ?? {}
+  )
+  const message = typeof e.message === 'string' ? e.message : String(error)
+  const names = [e.name, e.constructor?.name]
+  if (names.some((n) => typeof n === 'string' && SERVER_ERRORS.has(n))) {
+    return { type: 'error', kind: 'server', message }
+  }
+  if (names.some((n) => typeof n === 'string' && /Timeout/.test(n)) || /timed? ?out/i.test(message)) {
+    return { type: 'error', kind: 'timeout', message }
+  }
+  if (ERROR_PREFIX.test(message) && !/^(ECONN|EPIPE|ETIMEDOUT|EHOSTUNREACH)/.test(message)) {
+    return { type: 'error', kind: 'server', message }
+  }
+  return { type: 'error', kind: 'connection', message }
+}
+
+/** @param {NodeReply} reply */
+function isNoScript(reply) {
+  return reply.type === 'error' && reply.kind === 'server' && reply.message.startsWith('NOSCRIPT')
+}
+
+/**
+ * Runs `call` and hands its outcome, as a reply, to `done` (exactly once; never throws).
+ * @param {() => Promise<unknown>} call
+ * @param {(reply: NodeReply) => void} done
+ */
+function settle(call, done) {
+  let promise
+  try {
+    promise = call()
+  } catch (e) {
+    queueMicrotask(() => done(errorReply(e)))
+    return
+  }
+  Promise.resolve(promise).then(
+    (value) => done(toReply(value)),
+    (error) => done(errorReply(error))
+  )
+}
+
+/**
+ * Runs a script: `evalsha()` first, `evalFull()` after a NOSCRIPT reply.
+ * @param {() => Promise<unknown>} evalsha
+ * @param {() => Promise<unknown>} evalFull
+ * @param {(reply: NodeReply) => void} done
+ */
+function withFallback(evalsha, evalFull, done) {
+  settle(evalsha, (reply) => {
+    if (isNoScript(reply)) settle(evalFull, done)
+    else done(reply)
+  })
+}
+
+/**
+ * @param {any} client
+ * @returns {Adapter}
+ */
+function ioredisAdapter(client) {
+  return {
+    kind: 'ioredis',
+    client,
+    evalScript(script, keys, args, done) {
+      withFallback(
+        () => client.evalsha(script.sha1, keys.length, ...keys, ...args),
+        () => client.eval(script.source, keys.length, ...keys, ...args),
+        done
+      )
+    },
+  }
+}
+
+/**
+ * @param {any} client
+ * @returns {Adapter}
+ */
+function nodeRedisAdapter(client) {
+  return {
+    kind: 'node-redis',
+    client,
+    evalScript(script, keys, args, done) {
+      const n = String(keys.length)
+      withFallback(
+        () => client.sendCommand(['EVALSHA', script.sha1, n, ...keys, ...args]),
+        () => client.sendCommand(['EVAL', script.source, n, ...keys, ...args]),
+        done
+      )
+    },
+  }
+}
+
+/**
+ * Recognises an ioredis client (or Cluster) or a node-redis client and wraps it.
+ * @param {unknown} client
+ * @param {string} [what] how to name it in errors
+ * @returns {Adapter}
+ */
+function adapt(client, what = 'client') {
+  const c = /** @type {any} */ (client)
+  if (c !== null && typeof c === 'object') {
+    // ioredis: lower-case command methods (`evalsha`, `eval`) and `pipeline`.
+    if (typeof c.evalsha === 'function' && typeof c.eval === 'function' && typeof c.pipeline === 'function') {
+      return ioredisAdapter(c)
+    }
+    // node-redis (v4 and later): `sendCommand(args[])` and camel-case `evalSha`.
+    if (typeof c.sendCommand === 'function' && (typeof c.evalSha === 'function' || typeof c.EVALSHA === 'function')) {
+      return nodeRedisAdapter(c)
+    }
+  }
+  throw new InvalidInputError(
+    `${what} is not a Redis client: pass an ioredis client (new Redis(...)) or a connected node-redis client (createClient(...)), got ${describe(client)}`
+  )
+}
+
+module.exports = { adapt, toReply, errorReply, isNoScript }
