@@ -31,6 +31,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The core's other feature sets (the wasm builds below use them) must be clean too.
+cargo clippy -p fencelock-core --lib --locked --no-default-features -- -D warnings
+cargo clippy -p fencelock-core --lib --locked --no-default-features --features etcd-gateway -- -D warnings
 
 step "cargo test (unit, doc, conformance vectors, property tests)"
 cargo test --workspace --locked

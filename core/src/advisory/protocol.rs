@@ -7,7 +7,6 @@ use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::fmt;
 
 use super::sql;
 use crate::fence::FencingToken;
@@ -69,7 +68,7 @@ impl<'de> serde::Deserialize<'de> for SqlValue {
         struct Visitor;
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = SqlValue;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                 f.write_str("null, a boolean, an integer or a string")
             }
             fn visit_unit<E: serde::de::Error>(self) -> Result<SqlValue, E> {
