@@ -1,7 +1,7 @@
-//! Request bookkeeping for the ZooKeeper and PostgreSQL machines: ids from 1,
-//! send times (a reply proves what the server saw at its *send* time), reply
-//! deadlines, given-up requests whose late replies are accepted and ignored, and
-//! duplicates.
+//! Request bookkeeping shared by the etcd, ZooKeeper and PostgreSQL machines:
+//! ids from 1, send times (a reply proves what the server saw at its *send*
+//! time), reply deadlines, given-up requests whose late replies are accepted and
+//! ignored, and duplicates.
 
 use alloc::vec::Vec;
 
@@ -58,6 +58,19 @@ impl<T: Copy> Requests<T> {
         RequestId(req)
     }
 
+    /// Allocates the next id for a request the machine does not wait for (a
+    /// clean-up sent to every node): its reply, whenever it comes, is ignored.
+    pub(crate) fn issue_given_up(&mut self, tag: T, sent: Millis) -> RequestId {
+        let req = self.issue(tag, sent, None);
+        self.give_up(req);
+        req
+    }
+
+    /// The tag of an outstanding request (live or given up), if it is still known.
+    pub(crate) fn tag_of(&self, req: RequestId) -> Option<T> {
+        self.pending.iter().find(|p| p.req == req.0).map(|p| p.tag)
+    }
+
     /// Rejects replies for requests never issued, or already answered.
     pub(crate) fn check(&self, req: RequestId) -> Result<(), UsageError> {
         if req.0 == 0 || req.0 >= self.next {
@@ -68,6 +81,15 @@ impl<T: Copy> Requests<T> {
         } else {
             Err(UsageError::DuplicateReply { req })
         }
+    }
+
+    /// Stops counting every live request.
+    pub(crate) fn give_up_all(&mut self) {
+        for p in self.pending.iter_mut().filter(|p| p.live) {
+            p.live = false;
+            self.given_up += 1;
+        }
+        self.forget_excess();
     }
 
     /// Removes an answered request: `Some((tag, sent))` if the machine still counts

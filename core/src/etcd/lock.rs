@@ -15,7 +15,7 @@ use super::protocol::{
     LockInfo, LostReason, Op, OpResponse, Output, RangeRequest, ReleaseOutcome, Reply, Sort,
     SortOrder, SortTarget, State,
 };
-use super::requests::Requests;
+use crate::pending::Requests;
 use super::ElectionArgs;
 use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
@@ -221,7 +221,7 @@ impl Engine {
 
     fn send(&mut self, tag: Tag) {
         let deadline = (tag != Tag::Watch).then(|| self.now.plus(self.params.request_timeout));
-        let req = self.reqs.issue(tag, deadline);
+        let req = self.reqs.issue(tag, self.now, deadline);
         let command = match self.build(tag, req) {
             Some(command) => command,
             None => {
@@ -314,7 +314,7 @@ impl Engine {
 
     /// Watches `key` from `start_revision` (the predecessor read's header revision).
     fn watch(&mut self, key: String, start_revision: u64) {
-        let req = self.reqs.issue(Tag::Watch, None);
+        let req = self.reqs.issue(Tag::Watch, self.now, None);
         let recheck = match self.params.wait {
             Wait::Watch { recheck } => recheck,
             Wait::Poll { interval } => interval,
@@ -364,7 +364,7 @@ impl Engine {
     // ----- replies ------------------------------------------------------------
 
     fn on_reply(&mut self, req: RequestId, reply: Reply) {
-        let Some(tag) = self.reqs.answer(req) else {
+        let Some((tag, _sent)) = self.reqs.answer(req) else {
             return; // given up: a late reply, ignored
         };
         if tag != Tag::KeepAlive {

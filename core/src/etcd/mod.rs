@@ -109,7 +109,6 @@ mod config;
 mod lock;
 mod observer;
 mod protocol;
-mod requests;
 
 pub use config::{
     ElectionArgs, EtcdConfig, MutexArgs, ObserveArgs, Params, Wait, WaitMode, CLEANUP_ATTEMPTS,

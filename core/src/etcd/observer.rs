@@ -11,7 +11,7 @@ use super::protocol::{
     Command, ErrorKind, Event, Input, Leader, ObserveFailure, Output, RangeRequest, Reply, Sort,
     SortOrder, SortTarget, State,
 };
-use super::requests::Requests;
+use crate::pending::Requests;
 use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::types::{Millis, RequestId, MAX_TIME};
@@ -110,7 +110,7 @@ impl Observer {
 
     fn read(&mut self) {
         let deadline = self.now.plus(self.params.request_timeout);
-        let req = self.reqs.issue(Tag::Range, Some(deadline));
+        let req = self.reqs.issue(Tag::Range, self.now, Some(deadline));
         self.step = Step::Reading { req };
         self.out.push_back(Output::Command(Command::Range {
             req,
@@ -141,7 +141,7 @@ impl Observer {
     }
 
     fn on_reply(&mut self, req: RequestId, reply: Reply) {
-        let Some(tag) = self.reqs.answer(req) else {
+        let Some((tag, _sent)) = self.reqs.answer(req) else {
             return;
         };
         self.step = Step::Idle;
@@ -199,7 +199,7 @@ impl Observer {
         }
         match self.params.wait {
             Wait::Watch { recheck } => {
-                let req = self.reqs.issue(Tag::Watch, None);
+                let req = self.reqs.issue(Tag::Watch, self.now, None);
                 self.step = Step::Watching {
                     req,
                     recheck_at: self.now.plus(recheck),

@@ -18,6 +18,7 @@ use super::scripts::Script;
 use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::fence::FencingToken;
+use crate::pending::Requests;
 use crate::types::{Millis, NodeId, RequestId, MAX_TIME};
 use crate::Machine;
 
@@ -65,16 +66,6 @@ impl AcquireArgs {
         self.timeout = Some(timeout);
         self
     }
-}
-
-/// One outstanding request.
-#[derive(Clone, Copy, Debug)]
-struct Pending {
-    req: u64,
-    node: u16,
-    deadline: Millis,
-    /// Counted by the current operation; given-up requests only await late replies.
-    live: bool,
 }
 
 /// A node's answer to the acquire script.
@@ -167,10 +158,8 @@ pub struct Redlock {
     resources: Arc<[String]>,
     rng: SplitMix64,
     now: Millis,
-    next_req: u64,
-    requests: Vec<Pending>,
-    given_up: usize,
-    forgotten_below: u64,
+    /// Outstanding requests, tagged with their node.
+    reqs: Requests<u16>,
     votes: Vec<NodeVote>,
     op_start: Millis,
     deadline: Option<Millis>,
@@ -223,10 +212,7 @@ impl Redlock {
             resources: resources.into(),
             rng: SplitMix64::new(config.rng_seed),
             now: args.now,
-            next_req: 1,
-            requests: Vec::with_capacity(usize::from(params.nodes) * 2),
-            given_up: 0,
-            forgotten_below: 1,
+            reqs: Requests::new(),
             votes: alloc::vec![NodeVote::Unknown; usize::from(params.nodes)],
             op_start: args.now,
             deadline: args.timeout.map(|t| args.now.plus(t)),
@@ -309,7 +295,7 @@ impl Redlock {
     }
 
     fn check_reply(&self, req: RequestId, node: Option<NodeId>) -> Result<(), UsageError> {
-        if req.0 == 0 || req.0 >= self.next_req {
+        if req.0 == 0 || req.0 >= self.reqs.next_id() {
             return Err(UsageError::UnknownRequest { req });
         }
         if let Some(node) = node {
@@ -319,19 +305,15 @@ impl Redlock {
                     nodes: self.params.nodes,
                 });
             }
-        }
-        match self.requests.iter().find(|p| p.req == req.0) {
-            Some(pending) => match node {
-                Some(node) if node.0 != pending.node => Err(UsageError::NodeMismatch {
+            if let Some(sent) = self.reqs.tag_of(req).filter(|sent| *sent != node.0) {
+                return Err(UsageError::NodeMismatch {
                     req,
-                    sent: NodeId(pending.node),
+                    sent: NodeId(sent),
                     got: node,
-                }),
-                _ => Ok(()),
-            },
-            None if req.0 >= self.forgotten_below => Err(UsageError::DuplicateReply { req }),
-            None => Ok(()),
+                });
+            }
         }
+        self.reqs.check(req)
     }
 
     // ----- requests -----------------------------------------------------------
@@ -344,20 +326,14 @@ impl Redlock {
         args: Arc<[String]>,
         live: bool,
     ) {
-        let req = self.next_req;
-        self.next_req += 1;
-        self.requests.push(Pending {
-            req,
-            node,
-            deadline: self.now.plus(self.params.node_timeout),
-            live,
-        });
-        if !live {
-            self.given_up += 1;
-            self.forget_excess();
-        }
+        let req = if live {
+            let deadline = self.now.plus(self.params.node_timeout);
+            self.reqs.issue(node, self.now, Some(deadline))
+        } else {
+            self.reqs.issue_given_up(node, self.now)
+        };
         self.out.push_back(Output::Command(Command::Eval(Eval {
-            req: RequestId(req),
+            req,
             node: NodeId(node),
             script,
             keys,
@@ -379,22 +355,7 @@ impl Redlock {
 
     /// Stops counting every live request; their late replies will be ignored.
     fn give_up_live(&mut self) {
-        for pending in self.requests.iter_mut().filter(|p| p.live) {
-            pending.live = false;
-            self.given_up += 1;
-        }
-        self.forget_excess();
-    }
-
-    fn forget_excess(&mut self) {
-        while self.given_up > MAX_GIVEN_UP {
-            let Some(index) = self.requests.iter().position(|p| !p.live) else {
-                break;
-            };
-            let forgotten = self.requests.remove(index);
-            self.given_up -= 1;
-            self.forgotten_below = self.forgotten_below.max(forgotten.req + 1);
-        }
+        self.reqs.give_up_all();
     }
 
     fn emit(&mut self, event: Event) {
@@ -466,38 +427,23 @@ impl Redlock {
 
     /// Times out the earliest overdue live request, if any.
     fn time_out_one(&mut self) -> bool {
-        let now = self.now;
-        let overdue = self
-            .requests
-            .iter_mut()
-            .filter(|p| p.live && p.deadline <= now)
-            .min_by_key(|p| (p.deadline, p.req));
-        let Some(pending) = overdue else {
+        let Some((req, node)) = self.reqs.time_out(self.now) else {
             return false;
         };
-        pending.live = false;
-        let (req, node) = (pending.req, pending.node);
-        self.given_up += 1;
-        self.forget_excess();
         let reply = NodeReply::Error {
             kind: NodeErrorKind::Timeout,
             message: format!("no reply within {} ms", self.params.node_timeout),
         };
-        self.on_answer(req, node, &reply);
+        self.on_answer(req.0, node, &reply);
         true
     }
 
     // ----- answers ------------------------------------------------------------
 
     fn on_reply(&mut self, req: RequestId, reply: &NodeReply) {
-        let Some(index) = self.requests.iter().position(|p| p.req == req.0) else {
-            return; // forgotten: late or duplicate, ignored
-        };
-        let pending = self.requests.remove(index);
-        if pending.live {
-            self.on_answer(pending.req, pending.node, reply);
-        } else {
-            self.given_up -= 1;
+        // `None`: given up or forgotten; a late reply is ignored.
+        if let Some((node, _sent)) = self.reqs.answer(req) {
+            self.on_answer(req.0, node, reply);
         }
     }
 
@@ -944,12 +890,7 @@ impl Machine for Redlock {
     }
 
     fn poll_timeout(&self) -> Option<Millis> {
-        let live = self
-            .requests
-            .iter()
-            .filter(|p| p.live)
-            .map(|p| p.deadline)
-            .min();
+        let live = self.reqs.next_deadline();
         let earliest = |a: Option<Millis>, b: Option<Millis>| match (a, b) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
