@@ -461,25 +461,32 @@ def lock_queue():
     lock_vector(
         "own_node_missing_from_listing_is_lost",
         "While we wait, our node disappears (deleted by someone, or with our session): the "
-        "next listing does not show it, so the place in the queue is lost, never acquired.",
+        "next listing does not show it, so the place in the queue is lost, never acquired; "
+        "with the node already gone there is nothing to clean up and the acquisition ends "
+        "acquire_failed(lost) at once. A release afterwards is INVALID_STATE.",
         config(), lock_init(), init_expect,
         steps + [
             step(watch(2000, 3, "deleted"), outputs=[c.children()]),
             step(reply(2002, 4, CHILDREN("zzzz-lock-0000000005")),
-                 outputs=[lost("node_deleted")], timeout=None, state="lost", lock=None),
-            step(release(2100), outputs=[released("already_expired", 0)], state="released")])
+                 outputs=[lost("node_deleted"), acquire_failed("lost", 1002, queued=True)],
+                 timeout=None, state="failed", lock=None),
+            step(release(2100), error="INVALID_STATE", outputs=[])])
 
     c = Client()
     init_expect, steps = queued(c, 2)
     lock_vector(
         "reconnected_while_waiting_checks_our_node",
         "A disconnection while queued changes nothing visible; on reconnection in our session "
-        "our node is checked at once (the watch itself is restored by the client).",
+        "our node is checked at once, and the children are listed again (a watch may not "
+        "survive the lost connection: kazoo does not set it again), so the predecessor is "
+        "watched anew.",
         config(), lock_init(), init_expect,
         steps + [
             step(disconnected(2000), outputs=[], timeout=1006 + RECHECK, state="waiting"),
-            step(connected(2100), outputs=[c.exists(ours(2))], timeout=2600, state="waiting"),
-            step(reply(2102, 4, STATR()), outputs=[], timeout=2102 + CHECK, state="waiting")])
+            step(connected(2100), outputs=[c.exists(ours(2)), c.children()], timeout=2600,
+                 state="waiting"),
+            step(reply(2102, 4, STATR()), outputs=[], state="waiting"),
+            step(reply(2103, 5, CHILDREN(A, ours(2))), outputs=[c.watch(A)], state="waiting")])
 
 
 def lock_recovery():
@@ -692,26 +699,28 @@ def lock_session():
     lock_vector(
         "session_expired_while_queued",
         "The session expires while we wait: lost{session_expired} with held_for null, never "
-        "acquired; the watch firing afterwards is ignored; release has nothing to delete.",
+        "acquired; our node went with the session, so the acquisition ends "
+        "acquire_failed(lost) at once; the watch firing afterwards is ignored.",
         config(), lock_init(), init_expect,
         steps + [
-            step(session_expired(2000), outputs=[lost("session_expired")], timeout=None,
-                 state="lost", lock=None),
-            step(watch(2001, 3, "deleted"), outputs=[], state="lost"),
-            step(release(2002), outputs=[released("already_expired", 0)], state="released")])
+            step(session_expired(2000),
+                 outputs=[lost("session_expired"), acquire_failed("lost", 1000, queued=True)],
+                 timeout=None, state="failed", lock=None),
+            step(watch(2001, 3, "deleted"), outputs=[], state="failed"),
+            step(release(2002), error="INVALID_STATE", outputs=[])])
 
     c = Client()
     init_expect, created = opening(c, 3)
     lock_vector(
         "session_expired_error_mid_acquisition",
         "The listing fails with session_expired: reported, and the acquisition is lost "
-        "(the session, and our node with it, is gone).",
+        "(the session, and our node with it, is gone): acquire_failed(lost).",
         config(), lock_init(), init_expect,
         [created,
          step(reply(1004, 2, ERR("session_expired", "SessionExpired")),
               outputs=[request_error(2, "session_expired", "SessionExpired"),
-                       lost("session_expired")],
-              timeout=None, state="lost")])
+                       lost("session_expired"), acquire_failed("lost", 4)],
+              timeout=None, state="failed")])
 
     c = Client()
     init_expect, steps, valid = held(c)
@@ -802,13 +811,14 @@ def lock_session():
         "The node with our guid is owned by another session (one of ours that ended while "
         "the host had not said so yet): the owner check before acquiring refuses it: "
         "lost{owner_mismatch}, never held (CURATOR-604); it is not deleted (it goes with its "
-        "session).",
+        "session), and the acquisition ends acquire_failed(lost).",
         config(), lock_init(), init_expect,
         [created,
          step(reply(1004, 2, CHILDREN(ours(3))), outputs=[c.exists(ours(3))]),
-         step(reply(1006, 3, STATR(TOKEN, OTHER)), outputs=[lost("owner_mismatch")],
-              timeout=None, state="lost", lock=None),
-         step(release(1100), outputs=[released("already_expired", 0)], state="released")])
+         step(reply(1006, 3, STATR(TOKEN, OTHER)),
+              outputs=[lost("owner_mismatch"), acquire_failed("lost", 6)],
+              timeout=None, state="failed", lock=None),
+         step(release(1100), error="INVALID_STATE", outputs=[])])
 
     c = Client()
     init_expect, steps, valid = held(c)
@@ -943,9 +953,10 @@ def election_stories():
          step(timeout(1200), outputs=[c.children()]),
          step(reply(1202, 2, CHILDREN(ours(1), "zzzz-lock-0000000002")),
               outputs=[node_created(ours(1)), c.exists(ours(1))]),
-         step(reply(1204, 3, STATR("4294967296", OTHER)), outputs=[lost("owner_mismatch")],
-              timeout=None, state="lost", lock=None),
-         step(release(1300), outputs=[released("already_expired", 0)], state="released")])
+         step(reply(1204, 3, STATR("4294967296", OTHER)),
+              outputs=[lost("owner_mismatch"), acquire_failed("lost", 204, retries=1)],
+              timeout=None, state="failed", lock=None),
+         step(release(1300), error="INVALID_STATE", outputs=[])])
 
     c = Client(data="node-1")
     init_expect, steps = queued(c, 2)

@@ -416,22 +416,24 @@ impl ZkHost {
     /// Drives a fresh machine until it is acquired, failed or lost.
     pub fn acquire<M: ZkMachine>(&mut self, machine: M) -> Result<Held<M>, ZkAcquireError> {
         let mut driven = self.start(machine);
+        // A queue place lost before the lock was held ends in `acquire_failed`
+        // too: the machine deletes its node by itself.
         let events = self.drive(&mut driven, None, None, |e| {
-            matches!(
-                e,
-                Event::Acquired { .. } | Event::AcquireFailed { .. } | Event::Lost { .. }
-            )
+            matches!(e, Event::Acquired { .. } | Event::AcquireFailed { .. })
         })?;
+        let lost = events.iter().find_map(|e| match e {
+            Event::Lost { reason, .. } => Some(*reason),
+            _ => None,
+        });
         for event in events.into_iter().rev() {
             match event {
                 Event::Acquired { .. } => return Ok(driven),
                 Event::AcquireFailed { reason, stats } => {
                     self.forget(&driven);
-                    return Err(ZkAcquireError::Failed { reason, stats });
-                }
-                Event::Lost { reason, .. } => {
-                    let _ = self.release(driven);
-                    return Err(ZkAcquireError::Lost(reason));
+                    return Err(match (reason, lost) {
+                        (AcquireFailure::Lost, Some(reason)) => ZkAcquireError::Lost(reason),
+                        _ => ZkAcquireError::Failed { reason, stats },
+                    });
                 }
                 _ => {}
             }

@@ -765,6 +765,11 @@ impl Engine {
         self.ended_at = Some(end);
         let held_for = self.lock.as_ref().map(|l| end.since(l.acquired_at));
         self.emit(Event::Lost { reason, held_for });
+        if self.lock.is_none() {
+            // Lost before it was ever held: nobody will release a lock they never
+            // got, so the machine deletes its node itself and ends the acquisition.
+            self.start_cleanup(Purpose::GiveUp(AcquireFailure::Lost));
+        }
     }
 
     /// The session ended: every ephemeral node of ours is gone.
@@ -1065,6 +1070,15 @@ impl Engine {
                     if !was_connected && self.check_eligible() {
                         self.check.retry_at = None;
                         self.send(Tag::Check, None);
+                    }
+                    if !was_connected
+                        && self.phase == Phase::Acquiring
+                        && matches!(self.step, Step::Watching { .. })
+                    {
+                        // A watch may not survive a lost connection (clients such
+                        // as kazoo do not set it again): list the children again.
+                        self.stop_step();
+                        self.send(Tag::List, None);
                     }
                 }
             }

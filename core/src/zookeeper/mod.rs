@@ -75,6 +75,11 @@
 //! **Connection.** `disconnected` while held → `uncertain{valid_until}` (state
 //! `uncertain`): stop relying on the lock. `connected` in our session after a
 //! disconnection → check our node at once; its stat → `checked` (held again).
+//! While queued, the children are also listed again and the predecessor watched
+//! anew (a watch may not survive a lost connection; kazoo does not set it again).
+//! A place in the queue lost before the lock was held ends the acquisition by
+//! itself: our node is deleted if it may still exist, then
+//! `acquire_failed{reason: lost}` (nobody releases a lock they never got).
 //! `connected` in another session, or `session_expired` → `lost{session_expired}`
 //! (every ephemeral node of the session is gone).
 //!

@@ -528,6 +528,9 @@ pub enum AcquireFailure {
     Cancelled,
     /// Requests kept failing beyond the retry policy.
     AttemptsExhausted,
+    /// Our place in the queue was lost while we waited (see the `lost` event just
+    /// before); our node was deleted (or went with the session).
+    Lost,
 }
 
 /// Why a lock (or, before acquisition, our place in the queue) was lost.
