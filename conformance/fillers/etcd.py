@@ -323,7 +323,8 @@ def opening(c, granted_at=1002, rt=RT):
 
 def queued_behind(c, my_rev, owner_key, owner_rev, txn_at=1004, pred_at=1006,
                   pred_key=None, pred_rev=None, header=None, watch_timeout=None):
-    """The txn shows another owner; the predecessor read finds pred; we watch it."""
+    """The txn shows another owner; the predecessor read finds pred; we watch it from
+    the read's revision + 1 (every write up to the read is already in it)."""
     pred_key = pred_key or owner_key
     pred_rev = pred_rev or owner_rev
     header = header or my_rev
@@ -332,7 +333,7 @@ def queued_behind(c, my_rev, owner_key, owner_rev, txn_at=1004, pred_at=1006,
         step(reply(txn_at, 2, created_txn(my_rev, kv(owner_key, owner_rev))),
              outputs=[pred], timeout=txn_at + RT, state="waiting"),
     ]
-    watch = c.watch(pred_key, header)
+    watch = c.watch(pred_key, header + 1)
     steps.append(step(reply(pred_at, 3, RANGE(header, kv(pred_key, pred_rev))),
                       outputs=[watch],
                       timeout=watch_timeout or min(1002 + KA, pred_at + RECHECK),
@@ -466,7 +467,7 @@ def mutex_queue():
           [grant] + steps + [
               step(reply(2000, watch_req, WATCH(13, DEL(KEY_B, 13))),
                    outputs=[c.predecessor(12)], timeout=2500, state="waiting"),
-              step(reply(2002, 5, RANGE(13, kv(KEY_A, 10))), outputs=[c.watch(KEY_A, 13)],
+              step(reply(2002, 5, RANGE(13, kv(KEY_A, 10))), outputs=[c.watch(KEY_A, 14)],
                    timeout=1002 + KA, state="waiting", lock=None),
               step(reply(3000, 6, WATCH(14, DEL(KEY_A, 14))), outputs=[c.predecessor(12)],
                    timeout=3500),
@@ -485,7 +486,7 @@ def mutex_queue():
           [grant] + steps + [
               step(reply(2000, watch_req, {"type": "watch_compacted", "compact_revision": 20}),
                    outputs=[c.predecessor(11)], timeout=2500, state="waiting"),
-              step(reply(2002, 5, RANGE(25, kv(KEY_A, 10))), outputs=[c.watch(KEY_A, 25)],
+              step(reply(2002, 5, RANGE(25, kv(KEY_A, 10))), outputs=[c.watch(KEY_A, 26)],
                    timeout=1002 + KA, state="waiting")])
 
     c = Client()
@@ -499,7 +500,7 @@ def mutex_queue():
           [grant] + steps + [
               step(reply(2000, watch_req, {"type": "watch_canceled", "reason": "server shutdown"}),
                    outputs=[c.predecessor(11)], timeout=2500),
-              step(reply(2002, 5, RANGE(15, kv(KEY_A, 10))), outputs=[c.watch(KEY_A, 15)],
+              step(reply(2002, 5, RANGE(15, kv(KEY_A, 10))), outputs=[c.watch(KEY_A, 16)],
                    timeout=1002 + KA),
               step(reply(2100, 6, ERR("connection", "stream reset")),
                    outputs=[request_error(6, "connection", "stream reset")], timeout=2200,
@@ -543,6 +544,46 @@ def mutex_queue():
            step(reply(3010, 5, RANGE(13)), outputs=[c.confirm()], timeout=3510),
            step(reply(3012, 6, RANGE(13, kv(KEY, 11, LEASE))),
                 outputs=[acquired(c, 11, 3012, VALID, 2012, queued=True)], state="held")])
+
+    c = Client()
+    init_expect, grant = opening(c)
+    poll = {"type": "poll", "interval": 900}
+    mutex("poll_mode_takes_a_last_look_at_the_deadline",
+          "Poll mode with an acquire deadline (2500 ms: at 3500), reads every 900 ms. The "
+          "deadline comes before the next read (3710): it triggers one last read instead of "
+          "giving up blind. A is gone by then: confirmed, acquired 4 ms after the deadline. "
+          "Without the last look, waiters behind waiters that give up at their own deadlines "
+          "give up one after another while the lock is free.",
+          config(wait=poll), mutex_init(timeout=2500), init_expect,
+          [grant,
+           step(reply(1004, 2, created_txn(11, kv(KEY_A, 10))), outputs=[c.predecessor(11)],
+                timeout=1504, state="waiting"),
+           step(reply(1006, 3, RANGE(11, kv(KEY_A, 10))), outputs=[], timeout=1906),
+           step(timeout(1906), outputs=[c.predecessor(11)], timeout=2406),
+           step(reply(1908, 4, RANGE(11, kv(KEY_A, 10))), outputs=[], timeout=2808),
+           step(timeout(2808), outputs=[c.predecessor(11)], timeout=3308),
+           step(reply(2810, 5, RANGE(11, kv(KEY_A, 10))), outputs=[], timeout=3500),
+           step(timeout(3500), outputs=[c.predecessor(11)], timeout=4000, state="waiting"),
+           step(reply(3502, 6, RANGE(14)), outputs=[c.confirm()], timeout=4002),
+           step(reply(3504, 7, RANGE(14, kv(KEY, 11, LEASE))),
+                outputs=[acquired(c, 11, 3504, VALID, 2504, queued=True)], state="held")])
+
+    c = Client()
+    init_expect, grant = opening(c)
+    mutex("poll_mode_last_look_still_queued_gives_up",
+          "Poll mode, deadline at 3500: the last read at the deadline still finds A ahead, so "
+          "the acquisition gives up (deadline) and removes its key, as without polling.",
+          config(wait=poll), mutex_init(timeout=2500), init_expect,
+          [grant,
+           step(reply(1004, 2, created_txn(11, kv(KEY_A, 10))), outputs=[c.predecessor(11)],
+                timeout=1504, state="waiting"),
+           step(reply(1006, 3, RANGE(11, kv(KEY_A, 10))), outputs=[], timeout=1906),
+           step(timeout(3500), outputs=[c.predecessor(11)], timeout=4000, state="waiting"),
+           step(reply(3502, 4, RANGE(11, kv(KEY_A, 10))), outputs=[c.delete(11)],
+                state="releasing"),
+           step(reply(3504, 5, TXN(True, 12, [DELETED()])), outputs=[c.revoke()]),
+           step(reply(3506, 6, REVOKED),
+                outputs=[acquire_failed("deadline", 2506, queued=True)], state="failed")])
 
     c = Client()
     init_expect, grant = opening(c)
@@ -1123,6 +1164,24 @@ def election_stories():
               step(reply(3002, 4, TXN(True, 12, [DELETED()])), outputs=[c.revoke()]),
               step(reply(3004, 5, REVOKED), outputs=[released("released", 1996)],
                    state="released")])
+
+    c = Client(value="node-2")
+    init_expect, grant = opening(c)
+    steps, watch_req = queued_behind(c, 11, KEY_A, 10, header=12)
+    p2 = c.predecessor(11)
+    w1 = c.watch(KEY_A, 15)
+    election("campaign_waiter_does_not_replay_the_leaders_last_write",
+             "Queued behind leader A, whose last proclaim was at revision 12, the read's "
+             "revision: the watch starts at 13, after everything the read already reflects, "
+             "so the waiter is not woken by A's own last write (a watch from 12 would replay "
+             "it at once, again after every read: a busy loop while A leads). A's next "
+             "proclaim (14) wakes it once; the read shows A still first; it watches from 15.",
+             config(), election_init(value="node-2"), init_expect,
+             [grant] + steps + [
+                 step(reply(3000, watch_req, WATCH(14, PUTEV(KEY_A, 10, 14, "node-1b", LEASE_A))),
+                      outputs=[p2], state="waiting"),
+                 step(reply(3002, 5, RANGE(14, kv(KEY_A, 10, LEASE_A, "node-1b", mod=14))),
+                      outputs=[w1], state="waiting")])
 
     c = Client(value="node-2")
     init_expect, grant = opening(c)

@@ -130,6 +130,8 @@ struct Engine {
     reqs: Requests<Tag>,
     op_start: Millis,
     deadline: Option<Millis>,
+    /// Poll mode: the deadline passed and the last read of the queue is under way.
+    last_look: bool,
     /// Consecutive failed requests of the lock track.
     failures: u32,
     stats: AcquireStats,
@@ -171,6 +173,7 @@ impl Engine {
             reqs: Requests::new(),
             op_start: now,
             deadline: timeout.map(|t| now.plus(t)),
+            last_look: false,
             failures: 0,
             stats: AcquireStats::default(),
             grant_sent: now,
@@ -312,7 +315,7 @@ impl Engine {
         })
     }
 
-    /// Watches `key` from `start_revision` (the predecessor read's header revision).
+    /// Watches `key` from `start_revision` (the predecessor read's revision + 1).
     fn watch(&mut self, key: String, start_revision: u64) {
         let req = self.reqs.issue(Tag::Watch, self.now, None);
         let recheck = match self.params.wait {
@@ -423,6 +426,31 @@ impl Engine {
             Tag::Grant | Tag::Txn | Tag::Predecessor | Tag::Confirm => self.retry(tag),
             Tag::Watch => self.retry(Tag::Predecessor),
             Tag::Delete | Tag::Revoke => self.cleanup_retry(tag),
+        }
+    }
+
+    /// The acquire deadline arrived. A poll-mode waiter takes one last look at the
+    /// queue first (its predecessor may have left since the last read, e.g. a waiter
+    /// that gave up at its own deadline): a free lock is taken, otherwise it gives
+    /// up. Everything else gives up at once.
+    fn on_deadline(&mut self) {
+        let polling = matches!(self.params.wait, Wait::Poll { .. }) && self.stats.queued;
+        match self.step {
+            Step::Scheduled {
+                tag: Tag::Predecessor,
+                ..
+            } if polling => {
+                self.last_look = true;
+                self.step = Step::Idle;
+                self.send(Tag::Predecessor);
+            }
+            Step::InFlight { req }
+                if polling
+                    && matches!(self.reqs.tag_of(req), Some(Tag::Predecessor | Tag::Confirm)) =>
+            {
+                self.last_look = true;
+            }
+            _ => self.give_up(AcquireFailure::Deadline),
         }
     }
 
@@ -603,7 +631,13 @@ impl Engine {
         }
         self.failures = 0;
         match self.params.wait {
-            Wait::Watch { .. } => self.watch(predecessor.key, revision),
+            // Every write up to the read's revision is already reflected in it; a
+            // delete after the read comes at a later revision and is replayed.
+            // Starting at the read's own revision would replay the predecessor's
+            // last write (an election leader's proclaim) and wake us at once,
+            // after every read.
+            Wait::Watch { .. } => self.watch(predecessor.key, revision.saturating_add(1)),
+            Wait::Poll { .. } if self.last_look => self.give_up(AcquireFailure::Deadline),
             Wait::Poll { interval } => {
                 self.step = Step::Scheduled {
                     tag: Tag::Predecessor,
@@ -863,7 +897,7 @@ impl Engine {
             return false;
         }
         match timer {
-            Timer::Deadline => self.give_up(AcquireFailure::Deadline),
+            Timer::Deadline => self.on_deadline(),
             Timer::Request => {
                 if let Some((req, tag)) = self.reqs.time_out(now) {
                     if tag != Tag::KeepAlive {
@@ -906,7 +940,7 @@ impl Engine {
                 }
             }
         };
-        if matches!(self.phase, Phase::Acquiring) {
+        if matches!(self.phase, Phase::Acquiring) && !self.last_look {
             consider(self.deadline, Timer::Deadline);
         }
         consider(self.reqs.next_deadline(), Timer::Request);

@@ -48,11 +48,17 @@
 //! 8. Predecessor range: `name/ .. name0`, sort by create revision descending,
 //!    limit 1, `max_create_revision = my_rev - 1` — only the immediate predecessor
 //!    is ever watched, so a release wakes one waiter. Empty → step 10.
-//! 9. Watch mode: watch the predecessor's key from the range's header revision (a
-//!    delete between the range and the watch is replayed). Any watch answer —
-//!    events, compaction, cancellation — → back to 8 (the predecessor may have been
-//!    a waiter whose lease expired, not the holder). No answer within `recheck`
-//!    ms → `cancel_watch`, back to 8. Poll mode: back to 8 after `interval` ms.
+//! 9. Watch mode: watch the predecessor's key from the range's header revision
+//!    + 1 (a delete between the range and the watch is replayed; the
+//!    predecessor's own last write, already in the read, is not — an election
+//!    leader's proclaim would otherwise wake the waiter after every read). Any
+//!    watch answer — events, compaction, cancellation — → back to 8 (the
+//!    predecessor may have been a waiter whose lease expired, not the holder). No
+//!    answer within `recheck` ms → `cancel_watch`, back to 8. Poll mode: back to 8
+//!    after `interval` ms; when the acquire deadline comes first, one last read of
+//!    the queue (a predecessor that left since the last read — often a waiter that
+//!    gave up at its own deadline — would otherwise go unseen): no predecessor →
+//!    confirm (step 10), else give up with `deadline`.
 //! 10. Confirm: range our key. Present with `create_revision == my_rev` and our
 //!     lease → `acquired` (token `my_rev`); otherwise → `lost{key_deleted}`, never
 //!     `acquired` (Go's mutex returns `ErrSessionExpired` here; Go's election has
