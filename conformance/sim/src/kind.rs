@@ -2,10 +2,13 @@
 //! ([`LockKind`]) and a server model ([`ServerModel`]).
 //!
 //! The event loop, network, clocks, pauses, fenced resource and checkers are
-//! generic over these two traits. Redlock plugs in with [`crate::redis`]; an etcd
-//! kind plugs in the same way: an etcd machine as the [`LockKind`] and a
-//! linearizable revisioned store with leases as its [`ServerModel`] (one
-//! "node" for the cluster, or one per member).
+//! generic over these two traits. Redlock plugs in with [`crate::redis`] (one
+//! server per master, answering each request at once); etcd with [`crate::etcd`]
+//! (one server for the whole cluster: a linearizable revisioned store whose
+//! leases expire by the leader's clock). For etcd the event loop also runs the
+//! server's own timers ([`ServerModel::next_wakeup`], [`ServerModel::wake`]) and
+//! delivers what the server sends on its own ([`ServerModel::drain_pushed`]:
+//! watch answers), and injects server faults ([`ServerFault`]).
 
 use fencelock_core::{Machine, Millis, UsageError};
 
@@ -62,6 +65,9 @@ pub enum Unreachable {
 /// How one acquisition should start (chosen per cycle by the simulator).
 #[derive(Clone, Debug)]
 pub struct Start {
+    /// Give up at once if another holder has the lock (kinds that have a
+    /// try-lock; the others ignore it).
+    pub try_lock: bool,
     /// Client's clock, in ms.
     pub now: Millis,
     /// Resources to lock.
@@ -115,6 +121,11 @@ pub trait LockKind {
     fn is_write_back(&self, _request: &Self::Request) -> bool {
         false
     }
+    /// Whether `reply` woke a waiter without news: a watch answer that carries no
+    /// delete (the key it waits on is still there), for statistics.
+    fn is_idle_wakeup(&self, _reply: &Self::Reply) -> bool {
+        false
+    }
     /// Whether `error` is the expected answer to a duplicated reply.
     fn is_duplicate(&self, error: &UsageError) -> bool {
         error.code() == "DUPLICATE_REPLY"
@@ -128,18 +139,79 @@ pub trait LockKind {
     fn output_json(&self, output: &<Self::Machine as Machine>::Output) -> serde_json::Value;
     /// The machine's state name.
     fn state_name(&self, machine: &Self::Machine) -> &'static str;
+    /// Getter expectations a vector of this kind also records (name and JSON),
+    /// beyond `outputs`, `timeout` and `state`.
+    fn views(&self, _machine: &Self::Machine) -> Vec<(&'static str, serde_json::Value)> {
+        Vec::new()
+    }
+    /// An input a holder gives its machine at its `n`-th write (from 0), if the
+    /// kind has one (an election proclaims a new value).
+    fn hold_input(
+        &self,
+        _machine: &Self::Machine,
+        _now: Millis,
+        _n: u32,
+    ) -> Option<<Self::Machine as Machine>::Input> {
+        None
+    }
+}
+
+/// Who sent a request: enough for a server to answer it later (a watch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// Client index.
+    pub client: u16,
+    /// The client's cycle (machine) the request belongs to.
+    pub gen: u32,
+    /// Request id the answer must echo.
+    pub req: u64,
+}
+
+/// A fault injected into a server process (beyond network, clocks and restarts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerFault {
+    /// The leader is lost: for `election_us` µs (server clock) requests fail
+    /// with "no leader" and no lease expires; then a new leader refreshes every
+    /// lease to its full TTL (etcd's `Promote`).
+    LeaderChange {
+        /// Length of the election, µs.
+        election_us: u64,
+    },
+    /// Compaction at the current revision: a watch that starts below it is
+    /// answered `watch_compacted`.
+    Compact,
+    /// The server ends every open watch (`watch_canceled`), as when the member a
+    /// client watches through restarts.
+    CancelWatches,
 }
 
 /// A simulated server process. Its clock is the simulator's business: every call
-/// passes the server's own local time.
+/// passes the server's own local time (microseconds).
 pub trait ServerModel {
     /// A request.
     type Request;
     /// An answer.
     type Reply;
-    /// Runs one request at the server's local time `now_us` (microseconds).
-    fn execute(&mut self, now_us: u64, request: &Self::Request) -> Self::Reply;
+    /// Runs one request from `caller` at the server's local time `now_us`.
+    /// `None`: no answer now (a watch waiting for events, a cancel); an answer
+    /// that comes later goes through [`ServerModel::drain_pushed`].
+    fn serve(
+        &mut self,
+        now_us: u64,
+        caller: Caller,
+        request: &Self::Request,
+    ) -> Option<Self::Reply>;
     /// The process restarts: with `persist`, every acknowledged write survives;
     /// without, it comes back empty.
     fn restart(&mut self, persist: bool);
+    /// The server's next timer (local µs), if it has one (a lease expiring).
+    fn next_wakeup(&self) -> Option<u64> {
+        None
+    }
+    /// Runs every timer due at local time `now_us`.
+    fn wake(&mut self, _now_us: u64) {}
+    /// Moves the answers the server sends on its own (watch events) to `out`.
+    fn drain_pushed(&mut self, _out: &mut Vec<(Caller, Self::Reply)>) {}
+    /// Injects `fault` at local time `now_us`.
+    fn fault(&mut self, _now_us: u64, _fault: ServerFault) {}
 }

@@ -2,7 +2,10 @@
 //!
 //! Many clients, each driving the **real** core machines, run against simulated
 //! servers over a simulated network, with per-process clocks, process pauses and
-//! server restarts. A fenced resource records every write. Checkers:
+//! server restarts. Two lock algorithms plug into the same loop: Redlock against
+//! simulated Redis masters ([`redis`]) and the etcd lease mutex or election
+//! against a simulated etcd cluster ([`etcd`]). A fenced resource records every
+//! write. Checkers:
 //!
 //! - **(a) fencing**: no token is issued to two leases of one resource, and the
 //!   resource never accepts an owner again after another owner's write (its guard
@@ -20,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod etcd;
 pub mod fuzz;
 pub mod kind;
 pub mod profile;
@@ -32,9 +36,11 @@ pub mod world;
 use std::time::{Duration, Instant};
 
 use fencelock_core::backoff::RetryPolicy;
+use fencelock_core::etcd::{EtcdConfig, WaitMode};
 use fencelock_core::redlock::RedlockConfig;
 
-use crate::profile::{Check, Plan, Profile};
+use crate::etcd::{EtcdKind, EtcdServer};
+use crate::profile::{Backend, Check, Plan, Profile};
 use crate::redis::{RedisNode, RedlockKind};
 use crate::rng::Rng;
 use crate::world::{Options, Report, VectorRecord, World};
@@ -63,6 +69,24 @@ pub fn redlock_config(profile: &Profile, plan: &Plan) -> RedlockConfig {
     config
 }
 
+/// The etcd configuration a plan gives every client (the wait mode is chosen per
+/// acquisition: see [`EtcdKind::config_for`]).
+#[must_use]
+pub fn etcd_config(plan: &Plan) -> EtcdConfig {
+    let etcd = plan.etcd.as_ref().expect("an etcd plan");
+    let mut config = EtcdConfig::new(etcd.ttl_secs);
+    config.drift_ppm = plan.config_drift_ppm;
+    config.request_timeout = etcd.request_timeout;
+    config.wait = WaitMode::Watch {
+        recheck: etcd.recheck,
+    };
+    if let Some(delay) = plan.fixed_retry {
+        config.retry = RetryPolicy::fixed(delay, delay / 4);
+    }
+    config.retry.max_attempts = plan.max_attempts;
+    config
+}
+
 /// Everything one run produced.
 pub struct Run {
     /// Counters and findings.
@@ -73,11 +97,48 @@ pub struct Run {
     pub record: VectorRecord,
     /// The plan drawn from the seed.
     pub plan: Plan,
+    /// The recorded machine's name in conformance vectors.
+    pub machine: &'static str,
 }
 
-/// Runs one Redlock world for `profile` and `seed`.
+/// Runs one world for `profile` and `seed` (Redlock or etcd, as the profile says).
 #[must_use]
 pub fn run_seed(profile: &Profile, seed: u64, options: &Options) -> Run {
+    match profile.backend {
+        Backend::Redlock => run_redlock(profile, seed, options),
+        Backend::Etcd => run_etcd(profile, seed, options),
+    }
+}
+
+fn run_etcd(profile: &Profile, seed: u64, options: &Options) -> Run {
+    let mut rng = Rng::new(seed ^ salt(profile.name));
+    let plan = Plan::draw_etcd(profile, &mut rng);
+    let etcd = plan.etcd.clone().expect("an etcd plan");
+    let kind = EtcdKind {
+        config: etcd_config(&plan),
+        recipe: etcd.recipe,
+        poll_per_mille: etcd.poll_per_mille,
+        poll_interval: etcd.poll_interval,
+        fencing: profile.fencing,
+        proclaim: profile.proclaims,
+    };
+    let machine = crate::kind::LockKind::machine_name(&kind);
+    let world = World::new(kind, profile, plan.clone(), rng.fork(), options, || {
+        EtcdServer::new(etcd.server)
+    });
+    let (mut report, trace, record) = world.run();
+    report.profile = profile.name.to_owned();
+    report.seed = seed;
+    Run {
+        report,
+        trace,
+        record,
+        plan,
+        machine,
+    }
+}
+
+fn run_redlock(profile: &Profile, seed: u64, options: &Options) -> Run {
     let mut rng = Rng::new(seed ^ salt(profile.name));
     let plan = Plan::draw(profile, &mut rng);
     let kind = RedlockKind::new(redlock_config(profile, &plan));
@@ -93,6 +154,7 @@ pub fn run_seed(profile: &Profile, seed: u64, options: &Options) -> Run {
         trace,
         record,
         plan,
+        machine: "redlock",
     }
 }
 
@@ -113,6 +175,10 @@ pub struct Summary {
     pub rejected: u64,
     /// Fence write-back commands.
     pub fence_commands: u64,
+    /// Commands the clients sent (`cancel_watch` included).
+    pub requests: u64,
+    /// Watch answers that carried no delete.
+    pub idle_wakeups: u64,
     /// Seeds in which each check fired, in [`Check::ALL`] order.
     pub fired: [u64; 6],
     /// Total findings per check (events, pairs, writes).
@@ -134,6 +200,8 @@ impl Summary {
         self.events += report.events;
         self.rejected += report.writes_rejected;
         self.fence_commands += report.fence_commands;
+        self.requests += report.requests;
+        self.idle_wakeups += report.idle_wakeups;
         self.slowest_liveness = self.slowest_liveness.max(report.liveness.unwrap_or(0));
         let counts = [
             report.duplicate_tokens + report.interleaved,
@@ -162,6 +230,8 @@ impl Summary {
         self.events += other.events;
         self.rejected += other.rejected;
         self.fence_commands += other.fence_commands;
+        self.requests += other.requests;
+        self.idle_wakeups += other.idle_wakeups;
         self.slowest_liveness = self.slowest_liveness.max(other.slowest_liveness);
         self.busy += other.busy;
         for i in 0..6 {

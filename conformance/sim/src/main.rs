@@ -1,7 +1,8 @@
 //! `fencelock-sim`: runs the deterministic simulator from the command line.
 //!
 //! ```text
-//! fencelock-sim [--profile P[,P..]] [--seeds N] [--first S] [--jobs J] [--check]
+//! fencelock-sim [--kind redlock|etcd] [--profile P[,P..]] [--seeds N] [--etcd-seeds N]
+//!               [--first S] [--jobs J] [--check]
 //! fencelock-sim --profile P --seed S [--trace] [--vector C:K | --vector culprit]
 //! fencelock-sim --list
 //! ```
@@ -9,16 +10,19 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use fencelock_sim::profile::{Check, Plant, Profile};
+use fencelock_sim::profile::{Backend, Check, Plant, Profile};
 use fencelock_sim::world::{describe, Options};
 use fencelock_sim::{run_profile, run_seed, vector, Summary};
 
 const USAGE: &str = "\
 usage:
-  fencelock-sim [--profile P[,P..]] [--seeds N] [--first S] [--jobs J] [--check]
-      run N seeds (default 1000) of each profile (default: all) and print a table;
-      --check exits 1 if a checker fires where the profile does not allow it, or a
-      profile's known failure never shows
+  fencelock-sim [--kind redlock|etcd] [--profile P[,P..]] [--seeds N] [--etcd-seeds N]
+                [--first S] [--jobs J] [--check]
+      run N seeds (default 1000) of each profile (default: all, or all of one
+      --kind; etcd profiles are named etcd-*) and print a table; --etcd-seeds runs
+      a different number of seeds for the etcd profiles; --check exits 1 if a
+      checker fires where the profile does not allow it, or a profile's known
+      failure never shows
   fencelock-sim --profile P --seed S [--trace] [--vector C:K|culprit]
       replay one seed: its plan and findings, its trace, or client C's cycle K
       (or the lease of the first finding) as a conformance vector (JSON on stdout)
@@ -30,6 +34,7 @@ usage:
 struct Args {
     profiles: Vec<Profile>,
     seeds: u64,
+    etcd_seeds: Option<u64>,
     first: u64,
     jobs: usize,
     check: bool,
@@ -43,6 +48,7 @@ fn parse() -> Result<Args, String> {
     let mut args = Args {
         profiles: Profile::all(),
         seeds: 1_000,
+        etcd_seeds: None,
         first: 0,
         jobs: 1,
         check: false,
@@ -66,7 +72,16 @@ fn parse() -> Result<Args, String> {
                     .map(|n| Profile::named(n).ok_or(format!("unknown profile {n:?} (see --list)")))
                     .collect::<Result<_, _>>()?;
             }
+            "--kind" => {
+                let kind = it.next().ok_or("--kind needs redlock or etcd")?;
+                let backend = [Backend::Redlock, Backend::Etcd]
+                    .into_iter()
+                    .find(|b| b.name() == kind)
+                    .ok_or(format!("unknown kind {kind:?} (redlock or etcd)"))?;
+                args.profiles = Profile::of(backend);
+            }
             "--seeds" => args.seeds = number(it.next(), "--seeds")?,
+            "--etcd-seeds" => args.etcd_seeds = Some(number(it.next(), "--etcd-seeds")?),
             "--first" => args.first = number(it.next(), "--first")?,
             "--jobs" => args.jobs = number(it.next(), "--jobs")? as usize,
             "--seed" => args.seed = Some(number(it.next(), "--seed")?),
@@ -125,6 +140,32 @@ fn table(summaries: &[Summary]) {
     }
 }
 
+/// What only the etcd profiles measure: the commands a lock cycle costs, and
+/// watch answers that woke a waiter although its predecessor was still there.
+fn etcd_table(summaries: &[Summary], profiles: &[Profile]) {
+    let etcd: Vec<_> = summaries
+        .iter()
+        .zip(profiles)
+        .filter(|(_, p)| p.backend == Backend::Etcd)
+        .map(|(s, _)| s)
+        .collect();
+    if etcd.is_empty() {
+        return;
+    }
+    println!("\n| etcd profile | commands / cycle | watch answers without a delete | per cycle |");
+    println!("|---|---:|---:|---:|");
+    for s in etcd {
+        let cycles = s.cycles.max(1) as f64;
+        println!(
+            "| {} | {:.1} | {} | {:.2} |",
+            s.profile,
+            s.requests as f64 / cycles,
+            s.idle_wakeups,
+            s.idle_wakeups as f64 / cycles
+        );
+    }
+}
+
 fn one_seed(args: &Args, seed: u64) -> ExitCode {
     let profile = &args.profiles[0];
     let quiet = args.vector.is_some();
@@ -164,11 +205,17 @@ fn one_seed(args: &Args, seed: u64) -> ExitCode {
         }
     }
     if let Some((c, k)) = target {
-        let description = format!(
-            "Simulated: profile {} seed {seed}, client {c} cycle {k} ({} nodes, ttl {} ms), every input and output of its Redlock machine",
-            profile.name, run.plan.nodes, run.plan.ttl
-        );
-        match vector::build("redlock", &description, &run.record) {
+        let description = match profile.backend {
+            Backend::Redlock => format!(
+                "Simulated: profile {} seed {seed}, client {c} cycle {k} ({} nodes, ttl {} ms), every input and output of its Redlock machine",
+                profile.name, run.plan.nodes, run.plan.ttl
+            ),
+            Backend::Etcd => format!(
+                "Simulated: profile {} seed {seed}, client {c} cycle {k} (lease ttl {} ms as granted), every input and output of its {} machine",
+                profile.name, run.plan.ttl, run.machine
+            ),
+        };
+        match vector::build(run.machine, &description, &run.record) {
             Some(v) => println!("{}", serde_json::to_string_pretty(&v).expect("json")),
             None => {
                 eprintln!("client {c} has no cycle {k} in this run");
@@ -217,11 +264,16 @@ fn main() -> ExitCode {
     let mut summaries = Vec::new();
     let mut problems = Vec::new();
     for profile in &args.profiles {
-        let summary = run_profile(profile, args.first, args.seeds, args.jobs);
+        let seeds = match profile.backend {
+            Backend::Etcd => args.etcd_seeds.unwrap_or(args.seeds),
+            Backend::Redlock => args.seeds,
+        };
+        let summary = run_profile(profile, args.first, seeds, args.jobs);
         problems.extend(summary.unexpected(profile));
         summaries.push(summary);
     }
     table(&summaries);
+    etcd_table(&summaries, &args.profiles);
     let total: u64 = summaries.iter().map(|s| s.seeds).sum();
     let cycles: u64 = summaries.iter().map(|s| s.cycles).sum();
     let busy: f64 = summaries.iter().map(|s| s.busy.as_secs_f64()).sum();

@@ -1,8 +1,30 @@
 //! Fault profiles and the per-seed plan drawn from them (swarm testing: every
 //! knob of a run comes from its seed, inside the ranges its profile allows).
 
+use crate::etcd::{EtcdBugs, EtcdRecipe, EtcdServerSetup};
+use crate::kind::ServerFault;
 use crate::redis::{CounterRule, ServerBugs};
 use crate::rng::Rng;
+
+/// Which lock algorithm a profile runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Redlock over N simulated Redis masters.
+    Redlock,
+    /// The etcd lease mutex (or election) over one simulated etcd cluster.
+    Etcd,
+}
+
+impl Backend {
+    /// CLI name (`--kind`).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Backend::Redlock => "redlock",
+            Backend::Etcd => "etcd",
+        }
+    }
+}
 
 /// How far process clocks run from real time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +134,21 @@ pub struct Profile {
     pub name: &'static str,
     /// One line on what it does.
     pub about: &'static str,
+    /// The lock algorithm.
+    pub backend: Backend,
+    /// etcd: leader changes (every lease refreshed to its full TTL by the new
+    /// leader).
+    pub leader_changes: bool,
+    /// etcd: planted bugs of the simulated cluster.
+    pub etcd_bugs: EtcdBugs,
+    /// etcd: every client campaigns in an election, and the leader proclaims a
+    /// new value at each write (otherwise one seed in five runs elections without
+    /// proclaims, the others mutexes).
+    pub proclaims: bool,
+    /// etcd: every acquisition polls and has a deadline of 1.2 to 4 poll
+    /// intervals (waiters behind waiters that give up at their deadlines: the
+    /// machine's last look at the deadline keeps the lock from starving).
+    pub poll_deadline: bool,
     /// Loss, duplication, reordering, tail latency and partitions that heal.
     pub network: bool,
     /// Messages on one connection may overtake each other (breaks the host
@@ -154,6 +191,11 @@ impl Profile {
         Profile {
             name,
             about,
+            backend: Backend::Redlock,
+            leader_changes: false,
+            etcd_bugs: EtcdBugs::default(),
+            proclaims: false,
+            poll_deadline: false,
             network: false,
             unordered: false,
             drift: Drift::Exact,
@@ -341,6 +383,126 @@ impl Profile {
                 )
             },
         ]
+        .into_iter()
+        .chain(Profile::etcd_all())
+        .collect()
+    }
+
+    fn etcd(name: &'static str, about: &'static str) -> Profile {
+        Profile {
+            backend: Backend::Etcd,
+            ..Profile::base(name, about)
+        }
+    }
+
+    /// The etcd profiles, in table order.
+    fn etcd_all() -> Vec<Profile> {
+        let broken = |name, about, why, may, must| Profile {
+            keeps_assumptions: false,
+            may,
+            must,
+            why,
+            ..Profile::etcd(name, about)
+        };
+        vec![
+            Profile::etcd("etcd-none", "etcd: no faults, latency only"),
+            Profile {
+                network: true,
+                unordered: true,
+                ..Profile::etcd(
+                    "etcd-network",
+                    "etcd: loss, duplication, reordering (etcd commands may run concurrently), tail latency, partitions that heal, compactions, watches cancelled by the server",
+                )
+            },
+            Profile {
+                drift: Drift::Within,
+                ..Profile::etcd(
+                    "etcd-clocks",
+                    "etcd: client and leader clock rates drift within drift_ppm; no jumps",
+                )
+            },
+            Profile {
+                pauses: Pauses::Short,
+                ..Profile::etcd(
+                    "etcd-pauses",
+                    "etcd: process pauses shorter than the client's safety margin",
+                )
+            },
+            Profile {
+                leader_changes: true,
+                ..Profile::etcd(
+                    "etcd-leader-change",
+                    "etcd: leader elections (requests fail meanwhile); the new leader refreshes every lease to its full TTL",
+                )
+            },
+            Profile {
+                network: true,
+                unordered: true,
+                drift: Drift::Within,
+                pauses: Pauses::Short,
+                leader_changes: true,
+                ..Profile::etcd(
+                    "etcd-all",
+                    "etcd: network + clocks + pauses + leader changes, all within the assumptions",
+                )
+            },
+            Profile {
+                proclaims: true,
+                why: "keeps every documented assumption: no checker may fire; a waiter is woken once by each proclaim of the leader it waits on (the count of watch answers without a delete shows it)",
+                ..Profile::etcd(
+                    "etcd-election",
+                    "etcd: elections; the leader proclaims a new value at each write",
+                )
+            },
+            Profile {
+                poll_deadline: true,
+                ..Profile::etcd(
+                    "etcd-poll-deadline",
+                    "etcd: every acquisition polls (no watch) and gives up after 1.2 to 4 poll intervals; contenders retry at once (a waiter's predecessor is often a waiter that gives up at its own deadline: the last look at the deadline sees it gone)",
+                )
+            },
+            Profile {
+                drift: Drift::Beyond,
+                jumps: true,
+                ..broken(
+                    "etcd-clocks-beyond",
+                    "etcd: clock rates beyond drift_ppm, and jumps",
+                    "a leader whose clock runs fast or steps forward expires a lease before its holder's validity ends; a client whose clock runs slow or stalls holds too long: (b) fires; tokens are revisions and use no clock, (a) stays at zero",
+                    &[Check::Mutex],
+                    &[Check::Mutex],
+                )
+            },
+            Profile {
+                pauses: Pauses::Long,
+                ..broken(
+                    "etcd-pauses-long",
+                    "etcd: pauses longer than the validity window, fencing on",
+                    "a holder paused between its validity check and its write believes it holds while the next holder does: (b) fires; the resource rejects the late write",
+                    &[Check::Mutex],
+                    &[Check::Mutex],
+                )
+            },
+            Profile {
+                pauses: Pauses::Long,
+                fencing: false,
+                ..broken(
+                    "etcd-pauses-long-nofence",
+                    "etcd: pauses longer than the validity window, fencing off",
+                    "as etcd-pauses-long, but without tokens the resource accepts the paused holder's late write",
+                    &[Check::Mutex, Check::StaleAccepted],
+                    &[Check::Mutex, Check::StaleAccepted],
+                )
+            },
+        ]
+    }
+
+    /// The profiles of one backend.
+    #[must_use]
+    pub fn of(backend: Backend) -> Vec<Profile> {
+        Profile::all()
+            .into_iter()
+            .filter(|p| p.backend == backend)
+            .collect()
     }
 
     /// The profile called `name`.
@@ -373,17 +535,29 @@ pub enum Plant {
     /// The simulated masters set lock keys without a TTL: (c) fires once a release
     /// is lost.
     IgnoresTtl,
+    /// The simulated etcd answers keep-alives without renewing the lease: it
+    /// expires a TTL after its grant under a holder that believes it renewed: (b).
+    EtcdKeepAliveNoRenew,
+    /// The simulated etcd gives a transaction's writes the current revision
+    /// instead of a new one: two keys share a create revision, so a token: (a).
+    EtcdRevisionNotBumped,
+    /// The simulated etcd never expires a lease: a key whose cleanup got no
+    /// answer stays for ever: (c).
+    EtcdLeaseNeverExpires,
 }
 
 impl Plant {
     /// Every planted bug.
-    pub const ALL: [Plant; 6] = [
+    pub const ALL: [Plant; 9] = [
         Plant::DriftZero,
         Plant::ClientIgnoresValidity,
         Plant::FenceSkipsHigherCheck,
         Plant::FenceSkipsHolderCheck,
         Plant::AcquireSkipsBump,
         Plant::IgnoresTtl,
+        Plant::EtcdKeepAliveNoRenew,
+        Plant::EtcdRevisionNotBumped,
+        Plant::EtcdLeaseNeverExpires,
     ];
 
     /// CLI name.
@@ -396,6 +570,9 @@ impl Plant {
             Plant::FenceSkipsHolderCheck => "fence-skips-holder-check",
             Plant::AcquireSkipsBump => "acquire-skips-bump",
             Plant::IgnoresTtl => "ignores-ttl",
+            Plant::EtcdKeepAliveNoRenew => "etcd-keepalive-no-renew",
+            Plant::EtcdRevisionNotBumped => "etcd-revision-not-bumped",
+            Plant::EtcdLeaseNeverExpires => "etcd-lease-never-expires",
         }
     }
 
@@ -416,6 +593,9 @@ impl Plant {
             }
             Plant::AcquireSkipsBump => ("none", Check::Fencing),
             Plant::IgnoresTtl => ("network", Check::Liveness),
+            Plant::EtcdKeepAliveNoRenew => ("etcd-none", Check::Mutex),
+            Plant::EtcdRevisionNotBumped => ("etcd-none", Check::Fencing),
+            Plant::EtcdLeaseNeverExpires => ("etcd-network", Check::Liveness),
         }
     }
 }
@@ -433,6 +613,9 @@ impl Profile {
             Plant::FenceSkipsHolderCheck => self.server_bugs.fence_skips_holder_check = true,
             Plant::AcquireSkipsBump => self.server_bugs.acquire_skips_bump = true,
             Plant::IgnoresTtl => self.server_bugs.ignores_ttl = true,
+            Plant::EtcdKeepAliveNoRenew => self.etcd_bugs.keepalive_no_renew = true,
+            Plant::EtcdRevisionNotBumped => self.etcd_bugs.revision_not_bumped = true,
+            Plant::EtcdLeaseNeverExpires => self.etcd_bugs.lease_never_expires = true,
         }
         self.keeps_assumptions = false;
         self.why = "a planted bug";
@@ -526,6 +709,37 @@ pub struct Plan {
     pub liveness_bound: u64,
     /// End of the run (no cycle starts after it), µs.
     pub end: u64,
+    /// Per mille of acquisitions that are try-locks (kinds that have one).
+    pub try_lock_per_mille: u64,
+    /// No event runs after this time, µs (`None`: the run ends when nothing is
+    /// left to do). A waiter without a deadline may wait for ever behind a key
+    /// that never goes (a planted bug), so etcd runs stop here.
+    pub horizon: Option<u64>,
+    /// What only an etcd run draws.
+    pub etcd: Option<EtcdPlan>,
+}
+
+/// The part of a plan only an etcd run has.
+#[derive(Clone, Debug)]
+pub struct EtcdPlan {
+    /// Mutex or election.
+    pub recipe: EtcdRecipe,
+    /// TTL the clients request, seconds.
+    pub ttl_secs: u64,
+    /// The simulated cluster.
+    pub server: EtcdServerSetup,
+    /// `request_timeout` of the clients' config (`None`: the default).
+    pub request_timeout: Option<u64>,
+    /// Watch recheck of the clients' config (`None`: the default, the TTL).
+    pub recheck: Option<u64>,
+    /// Per mille of acquisitions that poll instead of watching.
+    pub poll_per_mille: u64,
+    /// Poll interval, ms.
+    pub poll_interval: u64,
+    /// Longest leader election, µs.
+    pub election_max: u64,
+    /// Server faults: `(when, fault)`, µs.
+    pub faults: Vec<(u64, ServerFault)>,
 }
 
 impl Plan {
@@ -638,6 +852,200 @@ impl Plan {
             heal_at,
             liveness_bound,
             end: heal_at + liveness_bound + ttl * 1_000,
+            try_lock_per_mille: 0,
+            horizon: None,
+            etcd: None,
+        }
+    }
+
+    /// Draws a plan for an etcd `profile` from `rng`: one logical cluster, a lease
+    /// TTL in whole seconds (raised to the cluster's minimum), watch or poll mode
+    /// per acquisition, and the cluster's own faults.
+    pub fn draw_etcd(profile: &Profile, rng: &mut Rng) -> Plan {
+        let clients = rng.range(2, 5) as u16;
+        let recipe = if profile.proclaims || rng.chance(200) {
+            EtcdRecipe::Election
+        } else {
+            EtcdRecipe::Mutex
+        };
+        let ttl_secs = rng.pick(&[1u64, 1, 2, 3, 5]);
+        let min_ttl_secs = rng.pick(&[1u64, 2]);
+        let ttl = ttl_secs.max(min_ttl_secs) * 1_000;
+        let drift_ppm = rng.pick(&[10_000u32, 10_000, 1_000, 50_000]);
+        let config_drift_ppm = profile.drift_ppm.unwrap_or(drift_ppm);
+        let drift = (ttl * u64::from(config_drift_ppm)).div_ceil(1_000_000) + 2;
+        let window = ttl - drift;
+        // The config is validated against the requested TTL, before the server
+        // raises it.
+        let requested = ttl_secs * 1_000;
+        let requested_window =
+            requested - (requested * u64::from(config_drift_ppm)).div_ceil(1_000_000) - 2;
+        let request_timeout = rng.chance(500).then(|| {
+            rng.range(requested_window / 30, requested_window / 3)
+                .max(1)
+        });
+        let node_timeout = request_timeout.unwrap_or((requested_window / 3).min(2_000));
+        let hold_max = window * rng.range(1, 3);
+        let latency = rng.range(50, 2_000);
+        let jitter = rng.range(0, latency);
+        let fixed_retry = rng.chance(300).then(|| rng.range(20, 500));
+        let max_attempts = if rng.chance(500) {
+            None
+        } else {
+            Some(rng.range(3, 10) as u32)
+        };
+        let acquire_timeout = if rng.chance(500) {
+            Some(rng.range(window / 2, 5 * ttl).max(1))
+        } else {
+            None
+        };
+        let work_max = rng.range(0, (window * 1_000 / 20).min(2_000));
+        let short_pause = (window * 1_000 / 8).clamp(1_000, 50_000);
+        let (pauses, pause_max, pause_at_write) = match profile.pauses {
+            Pauses::None => (0, 0, 0),
+            Pauses::Short => (rng.range(1, 6) as u32, short_pause, rng.range(50, 300)),
+            Pauses::Long => (rng.range(0, 3) as u32, window * 3_000, rng.range(100, 400)),
+        };
+        let margin_us = match profile.pauses {
+            Pauses::Short => short_pause * 21 / 20 + 1_000,
+            _ => 1_000,
+        };
+        let margin = margin_us.div_ceil(1_000) + 1;
+        let network = profile.network;
+        let heal_at = ttl * 1_000 * rng.range(4, 8) + 200_000;
+        let recheck = rng.chance(500).then(|| rng.range(ttl / 4, 2 * ttl));
+        let poll_per_mille = if profile.poll_deadline {
+            1_000
+        } else {
+            rng.pick(&[0u64, 0, 300, 500, 1_000])
+        };
+        let poll_interval = rng.range(10, ttl / 2);
+        let acquire_timeout = if profile.poll_deadline {
+            Some(poll_interval * rng.range(12, 40) / 10)
+        } else {
+            acquire_timeout
+        };
+        let watch_sync_us = if rng.chance(500) {
+            0
+        } else {
+            rng.range(1_000, 100_000)
+        };
+        let revoke_lag_us = if rng.chance(500) {
+            0
+        } else {
+            rng.range(0, 500_000)
+        };
+        let election_max = if profile.leader_changes {
+            rng.range(50_000, 2_000_000)
+        } else {
+            0
+        };
+        let mut faults = Vec::new();
+        if profile.leader_changes {
+            for _ in 0..rng.range(1, 4) {
+                let at = rng.range(0, heal_at);
+                let election_us = rng.range(10_000, election_max);
+                faults.push((at, ServerFault::LeaderChange { election_us }));
+            }
+        }
+        if network {
+            let every = rng.range(10_000, 300_000);
+            let mut at = rng.range(0, every);
+            while at < heal_at {
+                faults.push((at, ServerFault::Compact));
+                at += every;
+            }
+            for _ in 0..rng.range(0, 3) {
+                faults.push((rng.range(0, heal_at), ServerFault::CancelWatches));
+            }
+        }
+        let retry_max = fixed_retry.unwrap_or(1_600) + 50;
+        let jump_max = if profile.jumps { 2 * ttl } else { 0 };
+        let slow = match profile.drift {
+            Drift::Beyond => 4,
+            _ => 1,
+        };
+        let wait_max = recheck.unwrap_or(ttl).max(poll_interval);
+        let liveness_bound = (hold_max * 2
+            + ttl * slow
+            + 3 * ttl
+            + jump_max
+            + 2 * retry_max
+            + 20 * node_timeout
+            + wait_max
+            + revoke_lag_us / 1_000
+            + watch_sync_us / 1_000
+            + election_max / 1_000
+            + 100)
+            * 1_000;
+        Plan {
+            nodes: 1,
+            clients,
+            ttl,
+            drift_ppm,
+            config_drift_ppm,
+            window,
+            node_timeout,
+            auto_extend: true,
+            resources: rng.range(1, 2) as u16,
+            multi_per_mille: 0,
+            max_attempts,
+            acquire_timeout,
+            fixed_retry,
+            hold_max,
+            writes_max: rng.range(1, 3),
+            work_max,
+            margin,
+            think_max: rng.range(0, 50_000),
+            latency,
+            jitter,
+            loss: if network { rng.range(0, 60) } else { 0 },
+            dup: if network { rng.range(0, 30) } else { 0 },
+            reorder: if network { rng.range(0, 30) } else { 0 },
+            tail: if network { rng.range(0, 50) } else { 0 },
+            tail_max: if rng.chance(500) {
+                ttl * 2_000
+            } else {
+                node_timeout * 4_000
+            },
+            partitions: if network { rng.range(0, 4) as u32 } else { 0 },
+            pauses,
+            pause_max,
+            pause_at_write,
+            restarts: 0,
+            jumps: if profile.jumps {
+                rng.range(1, 3) as u32
+            } else {
+                0
+            },
+            leaps: 0,
+            heal_at,
+            liveness_bound,
+            end: heal_at + liveness_bound + ttl * 1_000,
+            horizon: Some(
+                heal_at + liveness_bound + ttl * 1_000 + u64::from(clients) * liveness_bound,
+            ),
+            try_lock_per_mille: match recipe {
+                EtcdRecipe::Mutex => rng.pick(&[0u64, 100, 300]),
+                EtcdRecipe::Election => 0,
+            },
+            etcd: Some(EtcdPlan {
+                recipe,
+                ttl_secs,
+                server: EtcdServerSetup {
+                    min_ttl_secs,
+                    revoke_lag_us,
+                    member: rng.range(1, 0x7ffe) as u16,
+                    watch_sync_us,
+                    bugs: profile.etcd_bugs,
+                },
+                request_timeout,
+                recheck,
+                poll_per_mille,
+                poll_interval,
+                election_max,
+                faults,
+            }),
         }
     }
 }

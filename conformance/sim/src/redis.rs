@@ -21,7 +21,7 @@ use fencelock_core::redlock::{
 };
 use fencelock_core::{Millis, RequestId};
 
-use crate::kind::{LockEvent, LockKind, ServerModel, Start, Step, Unreachable};
+use crate::kind::{Caller, LockEvent, LockKind, ServerModel, Start, Step, Unreachable};
 
 /// Most keys one script call carries in the simulator (4 resources, with counters).
 pub const MAX_KEYS: usize = 8;
@@ -170,7 +170,20 @@ impl ServerModel for RedisNode {
     type Request = RedisRequest;
     type Reply = RedisReply;
 
-    fn execute(&mut self, now_us: u64, r: &RedisRequest) -> RedisReply {
+    fn serve(&mut self, now_us: u64, _caller: Caller, r: &RedisRequest) -> Option<RedisReply> {
+        Some(self.execute(now_us, r))
+    }
+
+    fn restart(&mut self, persist: bool) {
+        if !persist {
+            self.store.clear();
+        }
+    }
+}
+
+impl RedisNode {
+    /// Runs one script call at the node's local time `now_us` (microseconds).
+    pub fn execute(&mut self, now_us: u64, r: &RedisRequest) -> RedisReply {
         self.executed += 1;
         let now = now_us / 1_000;
         let keys = &r.keys[..usize::from(r.len)];
@@ -274,12 +287,6 @@ impl ServerModel for RedisNode {
             _ => return RedisReply::Int(-2),
         };
         RedisReply::Int(reply)
-    }
-
-    fn restart(&mut self, persist: bool) {
-        if !persist {
-            self.store.clear();
-        }
     }
 }
 

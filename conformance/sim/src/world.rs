@@ -2,6 +2,12 @@
 //! servers, a network, per-process clocks, pauses, restarts, the fenced resource
 //! and the checkers.
 //!
+//! Servers answer a request when it arrives, or later: a server may keep timers
+//! of its own (an etcd lease expiring by the leader's clock), which the loop
+//! runs at the real time the server's clock reaches them, and it may send
+//! answers on its own (a watch that fires when another client's write lands),
+//! which travel back over the same network as any reply.
+//!
 //! Global time is real time in microseconds. Events sit in one priority queue
 //! ordered by `(time, sequence)`, so equal times run in the order they were
 //! scheduled and a seed replays the same trace. Every event for a paused client
@@ -14,7 +20,9 @@ use std::fmt::Write as _;
 use fencelock_core::{Machine, Millis};
 
 use crate::clock::Clock;
-use crate::kind::{LockEvent, LockKind, ServerModel, Start, Step, Unreachable};
+use crate::kind::{
+    Caller, LockEvent, LockKind, ServerFault, ServerModel, Start, Step, Unreachable,
+};
 use crate::profile::{ClientBug, Drift, Plan, Profile, Restarts, Skew};
 use crate::resource::{Resource, WriteOutcome};
 use crate::rng::Rng;
@@ -94,6 +102,14 @@ enum Ev<K: LockKind> {
         dur: u64,
     },
     Heal,
+    ServerWake {
+        node: u16,
+        token: u64,
+    },
+    ServerFault {
+        node: u16,
+        fault: ServerFault,
+    },
 }
 
 /// The event queue: `(time, sequence, slot)` in a heap, payloads in a slab, so
@@ -156,6 +172,8 @@ struct Client<K: LockKind> {
     paused_in_write: bool,
     /// A release is waiting for the writes in flight.
     release_pending: bool,
+    /// Writes checked in the current hold (numbers the hold inputs).
+    hold_writes: u32,
 }
 
 struct NodeProc<S> {
@@ -163,6 +181,10 @@ struct NodeProc<S> {
     clock: Clock,
     up: bool,
     epoch: u32,
+    /// Real time of the armed server timer.
+    wake_at: Option<u64>,
+    /// Identifies the armed server timer (older wake events are stale).
+    wake_token: u64,
 }
 
 /// One lease that was acquired: when, with which token, until when it was
@@ -243,6 +265,10 @@ pub struct Report {
     pub stale_accepted: u64,
     /// Inputs the machine refused (other than duplicate replies).
     pub contract: u64,
+    /// Commands the clients sent (`cancel_watch` included).
+    pub requests: u64,
+    /// Watch answers that carried no delete (see [`LockKind::is_idle_wakeup`]).
+    pub idle_wakeups: u64,
     /// The run did not finish within [`MAX_EVENTS`].
     pub stuck: bool,
     /// Human-readable notes on the first findings (client and cycle to turn
@@ -306,6 +332,7 @@ pub struct World<K: LockKind> {
     healed: bool,
     report: Report,
     outputs: Vec<<K::Machine as Machine>::Output>,
+    pushed: Vec<(Caller, K::Reply)>,
     trace: Option<Vec<String>>,
     record_target: Option<(u16, u32)>,
     record: VectorRecord,
@@ -356,6 +383,7 @@ impl<K: LockKind> World<K> {
                 writes_in_flight: 0,
                 paused_in_write: false,
                 release_pending: false,
+                hold_writes: 0,
             })
             .collect();
         let skew_max = match profile.skew {
@@ -368,6 +396,8 @@ impl<K: LockKind> World<K> {
                 clock: Clock::new(0, EPOCH_US + rng.range(0, skew_max), rate(&mut rng)),
                 up: true,
                 epoch: 0,
+                wake_at: None,
+                wake_token: 0,
             })
             .collect();
         let keep_log = options.trace;
@@ -388,6 +418,7 @@ impl<K: LockKind> World<K> {
             healed: false,
             report: Report::default(),
             outputs: Vec::with_capacity(16),
+            pushed: Vec::new(),
             trace: options.trace.then(Vec::new),
             record_target: options.vector,
             record: VectorRecord::default(),
@@ -447,6 +478,11 @@ impl<K: LockKind> World<K> {
                 let at = self.rng.range(0, heal);
                 let delta = self.rng.range(plan.ttl * 50, plan.ttl * 1_000) as i64;
                 self.push(at, Ev::NodeJump { node, delta });
+            }
+        }
+        if let Some(etcd) = &plan.etcd {
+            for &(at, fault) in &etcd.faults {
+                self.push(at, Ev::ServerFault { node: 0, fault });
             }
         }
         for _ in 0..plan.partitions {
@@ -599,17 +635,20 @@ impl<K: LockKind> World<K> {
         client.hold = None;
         client.armed = None;
         client.release_pending = false;
+        client.hold_writes = 0;
         let gen = client.gen;
         let resources = (0..pool)
             .filter(|r| mask & (1 << r) != 0)
             .map(|r| format!("r{r}"))
             .collect();
+        let rng_seed = self.rng.next_u64();
         let start = Start {
+            try_lock: self.rng.chance(self.plan.try_lock_per_mille),
             now,
             resources,
             value: format!("c{c}-{gen}"),
             timeout: self.plan.acquire_timeout,
-            rng_seed: self.rng.next_u64(),
+            rng_seed,
         };
         self.note(|| {
             format!(
@@ -646,11 +685,15 @@ impl<K: LockKind> World<K> {
             .iter()
             .map(|o| self.kind.output_json(o))
             .collect();
-        serde_json::json!({
+        let mut expect = serde_json::json!({
             "outputs": outputs,
             "timeout": machine.poll_timeout().map(|t| t.0),
             "state": self.kind.state_name(machine),
-        })
+        });
+        for (name, value) in self.kind.views(machine) {
+            expect[name] = value;
+        }
+        expect
     }
 
     /// Feeds one input to client `c`'s machine, then acts on its outputs.
@@ -697,6 +740,7 @@ impl<K: LockKind> World<K> {
                     if self.kind.is_write_back(&request) {
                         self.report.fence_commands += 1;
                     }
+                    self.report.requests += 1;
                     self.note(|| format!("c{c} -> n{node} #{req} {request:?}"));
                     self.send_request(c, gen, node, req, request);
                 }
@@ -882,7 +926,17 @@ impl<K: LockKind> World<K> {
         if !ok {
             return;
         }
-        self.clients[usize::from(c)].writes_in_flight += 1;
+        let client = &mut self.clients[usize::from(c)];
+        client.writes_in_flight += 1;
+        let n = client.hold_writes;
+        client.hold_writes += 1;
+        let input = client
+            .machine
+            .as_ref()
+            .and_then(|m| self.kind.hold_input(m, Millis(now), n));
+        if let Some(input) = input {
+            self.feed(c, input);
+        }
         if !self.healed && self.rng.chance(self.plan.pause_at_write) {
             let dur = self.rng.range(1_000, self.plan.pause_max.max(1_000));
             if self.pause(c, dur) {
@@ -976,7 +1030,12 @@ impl<K: LockKind> World<K> {
     /// Runs until nothing is left to do; returns the report.
     pub fn run(mut self) -> (Report, Option<Vec<String>>, VectorRecord) {
         let mut events = 0u64;
+        let horizon = self.plan.horizon.unwrap_or(u64::MAX);
         while let Some((at, ev)) = self.queue.pop() {
+            if at > horizon {
+                self.note(|| String::from("horizon reached: the run stops"));
+                break;
+            }
             events += 1;
             if events > MAX_EVENTS {
                 self.report.stuck = true;
@@ -1026,12 +1085,26 @@ impl<K: LockKind> World<K> {
                 let n = &mut self.nodes[usize::from(node)];
                 let reply = if n.up {
                     let local = n.clock.local(self.now);
-                    n.server.execute(local, &request)
+                    n.server.serve(
+                        local,
+                        Caller {
+                            client: c,
+                            gen,
+                            req,
+                        },
+                        &request,
+                    )
                 } else {
-                    self.kind.unreachable(Unreachable::Refused)
+                    Some(self.kind.unreachable(Unreachable::Refused))
                 };
-                self.note(|| format!("n{node} ran #{req} for c{c}: {reply:?}"));
-                self.send_reply(c, gen, node, req, reply);
+                match reply {
+                    Some(reply) => {
+                        self.note(|| format!("n{node} ran #{req} for c{c}: {reply:?}"));
+                        self.send_reply(c, gen, node, req, reply);
+                    }
+                    None => self.note(|| format!("n{node} took #{req} for c{c} (no answer yet)")),
+                }
+                self.after_server(node);
             }
             Ev::Reply {
                 c,
@@ -1042,6 +1115,9 @@ impl<K: LockKind> World<K> {
             } => {
                 if self.clients[usize::from(c)].gen != gen {
                     return;
+                }
+                if self.kind.is_idle_wakeup(&reply) {
+                    self.report.idle_wakeups += 1;
                 }
                 let now = self.client_now(c);
                 let input = self.kind.reply_input(now, req, node, reply);
@@ -1123,6 +1199,7 @@ impl<K: LockKind> World<K> {
                 self.note(|| format!("n{node} clock steps {delta} us"));
                 let now = self.now;
                 self.nodes[usize::from(node)].clock.jump(now, delta);
+                self.after_server(node);
             }
             Ev::NodeDown { node } => {
                 let ttl = self.plan.ttl * 1_000;
@@ -1185,6 +1262,54 @@ impl<K: LockKind> World<K> {
                 self.healed = true;
                 self.cut.iter_mut().for_each(|slot| *slot = 0);
                 self.note(|| String::from("faults heal"));
+            }
+            Ev::ServerWake { node, token } => {
+                let n = &mut self.nodes[usize::from(node)];
+                if n.wake_token != token {
+                    return;
+                }
+                n.wake_at = None;
+                if n.up {
+                    let local = n.clock.local(self.now);
+                    n.server.wake(local);
+                }
+                self.after_server(node);
+            }
+            Ev::ServerFault { node, fault } => {
+                self.note(|| format!("n{node}: {fault:?}"));
+                let n = &mut self.nodes[usize::from(node)];
+                let local = n.clock.local(self.now);
+                n.server.fault(local, fault);
+                self.after_server(node);
+            }
+        }
+    }
+
+    /// After a server ran anything: sends what it pushed (watch answers) and
+    /// arms its next timer on its own clock.
+    fn after_server(&mut self, node: u16) {
+        let mut pushed = std::mem::take(&mut self.pushed);
+        self.nodes[usize::from(node)]
+            .server
+            .drain_pushed(&mut pushed);
+        for (caller, reply) in pushed.drain(..) {
+            let (c, gen, req) = (caller.client, caller.gen, caller.req);
+            self.note(|| format!("n{node} pushes #{req} to c{c}: {reply:?}"));
+            self.send_reply(c, gen, node, req, reply);
+        }
+        self.pushed = pushed;
+        let now = self.now;
+        let n = &mut self.nodes[usize::from(node)];
+        let at = n
+            .server
+            .next_wakeup()
+            .map(|local| n.clock.global_at(local, now).max(now));
+        if at != n.wake_at {
+            n.wake_at = at;
+            n.wake_token += 1;
+            if let Some(at) = at {
+                let token = n.wake_token;
+                self.push(at, Ev::ServerWake { node, token });
             }
         }
     }
