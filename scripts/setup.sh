@@ -64,6 +64,13 @@ if ! .venv/bin/python -c 'import maturin, pytest, mypy, ruff, redis, pottery' >/
     .venv/bin/pip install --quiet --disable-pip-version-check 'maturin>=1.9.4,<2' \
         'pytest>=8' 'mypy>=1.10' 'ruff>=0.5' 'redis>=5' 'pottery>=3'
 fi
+# The ZooKeeper and PostgreSQL clients the binding drives (its optional
+# dependencies; its tests and benchmark use both): kazoo, and psycopg 3.2+ with its
+# bundled libpq (psycopg[binary]; RawCursor runs the core's $1 statements).
+if ! .venv/bin/python -c 'import kazoo, psycopg, psycopg_binary; assert psycopg.RawCursor' >/dev/null 2>&1; then
+    log "installing kazoo and psycopg[binary] into .venv"
+    .venv/bin/pip install --quiet --disable-pip-version-check 'kazoo>=2.10' 'psycopg[binary]>=3.2'
+fi
 py_stamp=$(find bindings-py/src bindings-py/python bindings-py/Cargo.toml bindings-py/pyproject.toml \
     bindings-py/README.md core/src core/Cargo.toml Cargo.lock -type f \
     ! -name '*.so' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64)
@@ -75,8 +82,9 @@ if [ "$(cat .venv/.fencelock-py-stamp 2>/dev/null)" != "$py_stamp" ] ||
     echo "$py_stamp" >.venv/.fencelock-py-stamp
 fi
 # Node binding (bindings-node): npm ci installs its devDependencies (napi CLI,
-# TypeScript, ioredis, node-redis, the node-redlock versions the benchmark
-# compares) and its install script builds the native module with cargo. Redone
+# TypeScript, ioredis, node-redis, etcd3, node-zookeeper-client, pg, the
+# node-redlock versions the benchmark compares; all from the npm registry) and its
+# install script builds the native module with cargo. Redone
 # whenever the lockfile or the Rust sources change (a hash kept in node_modules).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     echo "[setup] node and npm not found: install Node.js 20 or later" >&2

@@ -43,6 +43,11 @@ pub fn invalid_input_code(py: Python<'_>, code: &str, message: impl Into<String>
     raise(py, "InvalidInput", code, message.into())
 }
 
+/// `WireError` with a wire codec's code (`ETCD_GATEWAY_JSON`, ...).
+pub fn wire(py: Python<'_>, code: &str, message: impl Into<String>) -> PyErr {
+    raise(py, "WireError", code, message.into())
+}
+
 /// `InternalError` (code `INTERNAL`): a failure inside the binding itself (never
 /// expected).
 pub fn internal(message: impl Into<String>) -> PyErr {

@@ -11,9 +11,12 @@
 
 use std::any::Any;
 
+use fencelock_core::advisory::{self, AdvisoryConfig};
+use fencelock_core::etcd::{self, EtcdConfig};
 use fencelock_core::redlock::{
     AcquireArgs, Command, Input, NodeErrorKind, NodeReply, Output, Redlock, RedlockConfig, Script,
 };
+use fencelock_core::zookeeper::{self, ZooKeeperConfig};
 use fencelock_core::{ConfigError, Machine, Millis, NodeId, RequestId, UsageError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
@@ -63,6 +66,22 @@ pub trait JsonMachine: Send + Sync {
     /// A getter the vectors check, by name (`lease`, `lock`, `leader`, ...);
     /// `None` if this machine has no such getter.
     fn getter(&self, name: &str) -> Result<Option<Value>, MachineError>;
+    /// Whether the machine will never act again.
+    fn terminal(&self) -> bool;
+    /// Validity left at `now` in ms (zero unless held), or `None` for a machine
+    /// whose hold has no time limit (the advisory lock, the observer).
+    fn remaining(&self, _now: u64) -> Option<u64> {
+        None
+    }
+    /// End of validity of the hold in ms (moves on with renewals), or `None`
+    /// before acquisition and for machines without one.
+    fn valid_until(&self) -> Option<u64> {
+        None
+    }
+    /// The etcd machines, typed (for the JSON-gateway fast path).
+    fn as_etcd(&mut self) -> Option<&mut dyn Machine<Input = etcd::Input, Output = etcd::Output>> {
+        None
+    }
     /// For machine-specific fast paths.
     fn as_any_mut(&mut self) -> &mut dyn Any;
     /// For machine-specific getters.
@@ -102,6 +121,18 @@ impl JsonMachine for Redlock {
         }
     }
 
+    fn terminal(&self) -> bool {
+        Redlock::state(self).is_terminal()
+    }
+
+    fn remaining(&self, now: u64) -> Option<u64> {
+        Some(Redlock::remaining(self, Millis(now)))
+    }
+
+    fn valid_until(&self) -> Option<u64> {
+        Redlock::lease(self).map(|l| l.valid_until.0)
+    }
+
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
@@ -118,10 +149,175 @@ fn build_redlock(config: Value, init: Value) -> Result<Box<dyn JsonMachine>, Mac
     Ok(Box::new(machine))
 }
 
+/// The methods every machine of the etcd, ZooKeeper and advisory modules shares
+/// (`state`, a `lock`-like getter, `Machine`), as [`JsonMachine`].
+macro_rules! json_machine {
+    ($ty:ty, $getter:literal, $view:expr, $remaining:expr, $valid_until:expr, etcd) => {
+        json_machine!(@impl $ty, $getter, $view, $remaining, $valid_until, {
+            fn as_etcd(
+                &mut self,
+            ) -> Option<&mut dyn Machine<Input = etcd::Input, Output = etcd::Output>> {
+                Some(self)
+            }
+        });
+    };
+    ($ty:ty, $getter:literal, $view:expr, $remaining:expr, $valid_until:expr) => {
+        json_machine!(@impl $ty, $getter, $view, $remaining, $valid_until, {});
+    };
+    (@impl $ty:ty, $getter:literal, $view:expr, $remaining:expr, $valid_until:expr, { $($extra:tt)* }) => {
+        impl JsonMachine for $ty {
+            fn handle_input(&mut self, input: Value) -> Result<(), MachineError> {
+                let input = from_json(input, "input")?;
+                Machine::handle_input(self, input).map_err(MachineError::Usage)
+            }
+
+            fn poll_output(&mut self) -> Result<Option<Value>, MachineError> {
+                Machine::poll_output(self).map(|o| to_json(&o)).transpose()
+            }
+
+            fn poll_timeout(&self) -> Option<u64> {
+                Machine::poll_timeout(self).map(|m| m.0)
+            }
+
+            fn state(&self) -> &'static str {
+                <$ty>::state(self).name()
+            }
+
+            fn getter(&self, name: &str) -> Result<Option<Value>, MachineError> {
+                match name {
+                    $getter => to_json(&$view(self)).map(Some),
+                    _ => Ok(None),
+                }
+            }
+
+            fn terminal(&self) -> bool {
+                <$ty>::state(self).is_terminal()
+            }
+
+            fn remaining(&self, now: u64) -> Option<u64> {
+                $remaining(self, now)
+            }
+
+            fn valid_until(&self) -> Option<u64> {
+                $valid_until(self)
+            }
+
+            $($extra)*
+
+            fn as_any_mut(&mut self) -> &mut dyn Any {
+                self
+            }
+
+            fn as_any(&self) -> &dyn Any {
+                self
+            }
+        }
+    };
+}
+
+json_machine!(
+    etcd::Mutex,
+    "lock",
+    |m: &etcd::Mutex| m.lock().cloned(),
+    |m: &etcd::Mutex, now| Some(m.remaining(Millis(now))),
+    |m: &etcd::Mutex| m.lock().map(|l| l.valid_until.0),
+    etcd
+);
+json_machine!(
+    etcd::Election,
+    "lock",
+    |m: &etcd::Election| m.lock().cloned(),
+    |m: &etcd::Election, now| Some(m.remaining(Millis(now))),
+    |m: &etcd::Election| m.lock().map(|l| l.valid_until.0),
+    etcd
+);
+json_machine!(
+    etcd::Observer,
+    "leader",
+    |m: &etcd::Observer| m.leader().map(|l| l.cloned()),
+    |_: &etcd::Observer, _| None,
+    |_: &etcd::Observer| None,
+    etcd
+);
+json_machine!(
+    zookeeper::Lock,
+    "lock",
+    |m: &zookeeper::Lock| m.lock().cloned(),
+    |m: &zookeeper::Lock, now| Some(m.remaining(Millis(now))),
+    |m: &zookeeper::Lock| m.lock().map(|_| m.valid_until().0)
+);
+json_machine!(
+    zookeeper::Election,
+    "lock",
+    |m: &zookeeper::Election| m.lock().cloned(),
+    |m: &zookeeper::Election, now| Some(m.remaining(Millis(now))),
+    |m: &zookeeper::Election| m.lock().map(|_| m.valid_until().0)
+);
+json_machine!(
+    advisory::Lock,
+    "lock",
+    |m: &advisory::Lock| m.lock().cloned(),
+    |_: &advisory::Lock, _| None,
+    |_: &advisory::Lock| None
+);
+
+fn build_etcd_mutex(config: Value, init: Value) -> Result<Box<dyn JsonMachine>, MachineError> {
+    let config: EtcdConfig = from_json(config, "config")?;
+    let machine =
+        etcd::Mutex::new(&config, from_json(init, "init")?).map_err(MachineError::Config)?;
+    Ok(Box::new(machine))
+}
+
+fn build_etcd_election(config: Value, init: Value) -> Result<Box<dyn JsonMachine>, MachineError> {
+    let config: EtcdConfig = from_json(config, "config")?;
+    let machine =
+        etcd::Election::new(&config, from_json(init, "init")?).map_err(MachineError::Config)?;
+    Ok(Box::new(machine))
+}
+
+fn build_etcd_observer(config: Value, init: Value) -> Result<Box<dyn JsonMachine>, MachineError> {
+    let config: EtcdConfig = from_json(config, "config")?;
+    let machine =
+        etcd::Observer::new(&config, from_json(init, "init")?).map_err(MachineError::Config)?;
+    Ok(Box::new(machine))
+}
+
+fn build_zookeeper_lock(config: Value, init: Value) -> Result<Box<dyn JsonMachine>, MachineError> {
+    let config: ZooKeeperConfig = from_json(config, "config")?;
+    let machine =
+        zookeeper::Lock::new(&config, from_json(init, "init")?).map_err(MachineError::Config)?;
+    Ok(Box::new(machine))
+}
+
+fn build_zookeeper_election(
+    config: Value,
+    init: Value,
+) -> Result<Box<dyn JsonMachine>, MachineError> {
+    let config: ZooKeeperConfig = from_json(config, "config")?;
+    let machine = zookeeper::Election::new(&config, from_json(init, "init")?)
+        .map_err(MachineError::Config)?;
+    Ok(Box::new(machine))
+}
+
+fn build_advisory_lock(config: Value, init: Value) -> Result<Box<dyn JsonMachine>, MachineError> {
+    let config: AdvisoryConfig = from_json(config, "config")?;
+    let machine =
+        advisory::Lock::new(&config, from_json(init, "init")?).map_err(MachineError::Config)?;
+    Ok(Box::new(machine))
+}
+
 type Builder = fn(Value, Value) -> Result<Box<dyn JsonMachine>, MachineError>;
 
 /// Every machine compiled into this module, by its vectors' `machine` name.
-pub const MACHINES: &[(&str, Builder)] = &[("redlock", build_redlock)];
+pub const MACHINES: &[(&str, Builder)] = &[
+    ("redlock", build_redlock),
+    ("etcd_mutex", build_etcd_mutex),
+    ("etcd_election", build_etcd_election),
+    ("etcd_observer", build_etcd_observer),
+    ("zookeeper_lock", build_zookeeper_lock),
+    ("zookeeper_election", build_zookeeper_election),
+    ("advisory_lock", build_advisory_lock),
+];
 
 /// Checks that a value is a dict and converts it.
 fn dict_value(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
@@ -145,12 +341,22 @@ fn dict_value(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Va
 /// (see `MACHINES`). Inputs and outputs are the vectors' dicts.
 #[pyclass(module = "fencelock._native", name = "Machine", subclass)]
 pub struct PyMachine {
-    name: &'static str,
-    inner: Box<dyn JsonMachine>,
+    pub(crate) name: &'static str,
+    pub(crate) inner: Box<dyn JsonMachine>,
 }
 
+/// What one generic fast-path call returns: `(commands, events, state, timeout)`,
+/// the commands and events as the vectors' dicts (without their `command` /
+/// `event` wrapper), each list in emission order.
+type DictStep<'py> = (
+    Bound<'py, PyList>,
+    Bound<'py, PyList>,
+    Bound<'py, PyString>,
+    Option<u64>,
+);
+
 impl PyMachine {
-    fn build(
+    pub(crate) fn build(
         py: Python<'_>,
         machine: &str,
         config: &Bound<'_, PyAny>,
@@ -170,6 +376,28 @@ impl PyMachine {
         let init = dict_value(py, init, "init")?;
         let inner = builder(config, init).map_err(|e| e.into_py(py))?;
         Ok(PyMachine { name, inner })
+    }
+
+    /// Drains every output into `(commands, events, state, timeout)`.
+    fn dict_step<'py>(&mut self, py: Python<'py>) -> PyResult<DictStep<'py>> {
+        let commands = PyList::empty(py);
+        let events = PyList::empty(py);
+        while let Some(output) = self.inner.poll_output().map_err(|e| e.into_py(py))? {
+            let Value::Object(mut map) = output else {
+                return Err(errors::internal("a machine output that is not an object"));
+            };
+            if let Some(command) = map.remove("command") {
+                commands.append(convert::to_py(py, &command)?)?;
+            } else if let Some(event) = map.remove("event") {
+                events.append(convert::to_py(py, &event)?)?;
+            } else {
+                return Err(errors::internal(
+                    "a machine output that is neither command nor event",
+                ));
+            }
+        }
+        let state = PyString::intern(py, self.inner.state());
+        Ok((commands, events, state, self.inner.poll_timeout()))
     }
 
     fn drain_into(&mut self, py: Python<'_>, list: &Bound<'_, PyList>) -> PyResult<()> {
@@ -272,6 +500,42 @@ impl PyMachine {
     #[getter]
     fn machine(&self) -> &'static str {
         self.name
+    }
+
+    /// Whether the machine will never act again (late replies are still accepted).
+    #[getter]
+    fn terminal(&self) -> bool {
+        self.inner.terminal()
+    }
+
+    /// The drivers' generic path: drains what is queued (the first commands after
+    /// construction) as `(commands, events, state, timeout)`.
+    fn _drain_step<'py>(&mut self, py: Python<'py>) -> PyResult<DictStep<'py>> {
+        self.dict_step(py)
+    }
+
+    /// The drivers' generic path: applies one input dict and drains every output
+    /// as `(commands, events, state, timeout)`.
+    fn _step<'py>(
+        &mut self,
+        py: Python<'py>,
+        input: &Bound<'py, PyAny>,
+    ) -> PyResult<DictStep<'py>> {
+        let input = dict_value(py, input, "input")?;
+        self.inner.handle_input(input).map_err(|e| e.into_py(py))?;
+        self.dict_step(py)
+    }
+
+    /// Validity left at `now` (ms): zero unless held; `None` for a machine whose
+    /// hold has no time limit (the advisory lock) or no hold (the observer).
+    fn _remaining(&self, now: u64) -> Option<u64> {
+        self.inner.remaining(now)
+    }
+
+    /// End of validity of the hold (ms), moving on with renewals; `None` before
+    /// acquisition and for machines without a time limit.
+    fn _valid_until(&self) -> Option<u64> {
+        self.inner.valid_until()
     }
 
     fn __repr__(&self) -> String {

@@ -1,11 +1,17 @@
-"""Fixtures: the local redis-server masters the live tests run against.
+"""Fixtures: the local servers the live tests run against.
 
-``servers`` is the shared set (5 masters + 1 resource Redis): the one named by
-``FENCELOCK_REDIS_PORTS`` / ``FENCELOCK_REDIS_PIDS`` (``scripts/test.sh`` starts
+``servers`` is the shared Redis set (5 masters + 1 resource Redis): the one named
+by ``FENCELOCK_REDIS_PORTS`` / ``FENCELOCK_REDIS_PIDS`` (``scripts/test.sh`` starts
 it with ``conformance/live/servers.sh``), or one started here the same way.
 Tests that stop or kill masters get their own fresh set (``fresh_servers``), so
-the shared set stays healthy. Every set started here is stopped at the end,
-also on failure.
+the shared set stays healthy.
+
+``etcd``, ``zookeeper`` and ``postgres`` are one server each, started here with
+``servers.sh`` the first time a test asks for one (so test order never matters)
+and shared by the session; ``zookeeper_ensemble`` is a fresh 3-server ensemble for
+the one test that kills its leader. Every server started here is stopped at the
+end, also on failure (they live under ``FENCELOCK_SERVERS_DIR`` when set, which
+``scripts/test.sh`` also cleans up).
 """
 
 from __future__ import annotations
@@ -25,6 +31,31 @@ import redis
 import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry as RedisRetry
+
+# ----- zero skips --------------------------------------------------------------------------
+
+_NOT_RUN: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Every test must run: a skipped or xfailed one is recorded..."""
+    if report.skipped:
+        _NOT_RUN.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """...and fails the session."""
+    if _NOT_RUN and exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _NOT_RUN:
+        terminalreporter.write_line(
+            f"{len(_NOT_RUN)} test(s) skipped or xfailed; every test must run:", red=True
+        )
+        for nodeid in _NOT_RUN:
+            terminalreporter.write_line(f"  {nodeid}")
 
 
 def repo_root() -> Path:
@@ -160,6 +191,114 @@ def fresh_servers() -> Iterator[Callable[[int], Servers]]:
     finally:
         for s in started:
             stop_servers(s)
+
+
+# ----- etcd, ZooKeeper, PostgreSQL ---------------------------------------------------------
+
+
+@dataclass
+class Started:
+    """Servers started with ``servers.sh``: what their env file says."""
+
+    directory: Path
+    env: dict[str, str]
+
+    def values(self, key: str) -> list[str]:
+        return [v for v in self.env[key].split(",") if v]
+
+    def stop(self) -> None:
+        subprocess.run(
+            [str(SERVERS_SH), "stop", str(self.directory)],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+
+def start(command: str, *args: str) -> Started:
+    """Runs ``servers.sh command [args] DIR`` in a new directory."""
+    directory = Path(tempfile.mkdtemp(prefix=f"py-{command}-", dir=_base_dir()))
+    subprocess.run(
+        [str(SERVERS_SH), command, *args, str(directory)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    env = dict(
+        line.split("=", 1) for line in (directory / "env").read_text().splitlines() if "=" in line
+    )
+    return Started(directory, env)
+
+
+@dataclass
+class Etcd:
+    endpoints: list[str]
+    pids: list[int]
+
+
+@dataclass
+class ZooKeeper:
+    endpoints: list[str]
+    pids: list[int]
+
+    @property
+    def hosts(self) -> str:
+        return ",".join(self.endpoints)
+
+
+@dataclass
+class Postgres:
+    port: int
+    pid: int
+
+    @property
+    def conninfo(self) -> str:
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres connect_timeout=5"
+
+
+@pytest.fixture(scope="session")
+def etcd() -> Iterator[Etcd]:
+    started = start("start-etcd")
+    try:
+        yield Etcd(
+            started.values("FENCELOCK_ETCD_ENDPOINTS"),
+            [int(p) for p in started.values("FENCELOCK_ETCD_PIDS")],
+        )
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def zookeeper() -> Iterator[ZooKeeper]:
+    started = start("start-zookeeper")
+    try:
+        yield ZooKeeper(
+            started.values("FENCELOCK_ZK_ENDPOINTS"),
+            [int(p) for p in started.values("FENCELOCK_ZK_PIDS")],
+        )
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def zookeeper_ensemble() -> Iterator[ZooKeeper]:
+    """A fresh 3-server ensemble (stopped after the test)."""
+    started = start("start-zookeeper-ensemble", "3")
+    try:
+        yield ZooKeeper(
+            started.values("FENCELOCK_ZK_ENSEMBLE_ENDPOINTS"),
+            [int(p) for p in started.values("FENCELOCK_ZK_ENSEMBLE_PIDS")],
+        )
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    started = start("start-postgres")
+    try:
+        yield Postgres(int(started.env["FENCELOCK_PG_PORT"]), int(started.env["FENCELOCK_PG_PIDS"]))
+    finally:
+        started.stop()
 
 
 @pytest.fixture

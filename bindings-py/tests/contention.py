@@ -16,10 +16,18 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
-from fencelock import AsyncRedisFenceGuard, AsyncRedlock, LockNotAcquired, RedisFenceGuard, Redlock
+from fencelock import (
+    AsyncRedisFenceGuard,
+    AsyncRedlock,
+    FenceGuard,
+    LockNotAcquired,
+    RedisFenceGuard,
+    Redlock,
+)
 
 
 @dataclass
@@ -132,3 +140,87 @@ def run_loop_in_thread(coro_factory: Any) -> threading.Thread:
     thread = threading.Thread(target=lambda: asyncio.run(coro_factory()), daemon=True)
     thread.start()
     return thread
+
+
+# ----- the etcd, ZooKeeper and PostgreSQL locks ---------------------------------------------
+
+
+class MemoryCounter:
+    """A counter in memory behind the core's ``FenceGuard``: a write is admitted only
+    with a token at least the highest admitted so far."""
+
+    def __init__(self) -> None:
+        self.guard = FenceGuard()
+        self.value = 0
+        self.lock = threading.Lock()
+
+    def read(self) -> int:
+        with self.lock:
+            return self.value
+
+    def write(self, token: int, value: int) -> bool:
+        with self.lock:
+            if not self.guard.admit(token):
+                return False
+            self.value = value
+            return True
+
+
+def hold_worker(
+    run: Run,
+    acquire: Callable[[], Any],
+    counter: Any,
+    who: str,
+    *,
+    hold: float = 0.0,
+    margin: float = 0.0,
+) -> None:
+    """Acquires, increments ``counter`` through its fence with the lease's token,
+    releases; until the run has its writes (or its time is up). A holder whose
+    lease is lost or has less than ``margin`` seconds left does not write."""
+    try:
+        while run.more():
+            try:
+                lease = acquire()
+            except LockNotAcquired:
+                run.not_acquired += 1
+                continue
+            try:
+                if lease.remaining() > margin and not lease.lost.is_set():
+                    if run.enter(who):
+                        value = counter.read() + 1
+                        if hold:
+                            time.sleep(hold)
+                        token = lease.fencing_token
+                        run.wrote(value, token, counter.write(token, value))
+                    run.leave(who)
+            finally:
+                lease.release()
+    except Exception as e:  # reported by Run.check
+        run.errors.append(f"{who}: {e!r}")
+
+
+async def async_hold_worker(
+    run: Run, acquire: Callable[[], Awaitable[Any]], counter: Any, who: str, *, hold: float = 0.0
+) -> None:
+    """:func:`hold_worker` for asyncio leases (``counter`` is an in-memory one)."""
+    try:
+        while run.more():
+            try:
+                lease = await acquire()
+            except LockNotAcquired:
+                run.not_acquired += 1
+                continue
+            try:
+                if lease.remaining() > 0 and not lease.lost.is_set():
+                    if run.enter(who):
+                        value = counter.read() + 1
+                        if hold:
+                            await asyncio.sleep(hold)
+                        token = lease.fencing_token
+                        run.wrote(value, token, counter.write(token, value))
+                    run.leave(who)
+            finally:
+                await lease.release()
+    except Exception as e:
+        run.errors.append(f"{who}: {e!r}")

@@ -314,6 +314,21 @@ class AcquireStats:
     """Attempts that met another holder on at least one node."""
 
 
+def _attempts(stats: Mapping[str, Any]) -> int:
+    """Attempts of one acquisition: Redlock and PostgreSQL count them; etcd and
+    ZooKeeper count retried requests (one attempt plus its retries)."""
+    if "attempts" in stats:
+        return int(stats["attempts"])
+    return 1 + int(stats.get("retries", 0))
+
+
+def _contended(stats: Mapping[str, Any]) -> int:
+    """Attempts that met another holder (etcd and ZooKeeper: whether we queued)."""
+    if "contended" in stats:
+        return int(stats["contended"])
+    return 1 if stats.get("queued") else 0
+
+
 def _quantile(values: Sequence[float], q: float) -> float:
     if not values:
         return 0.0
@@ -345,7 +360,7 @@ class Stats:
     released: int = 0
     """Releases finished (any outcome)."""
     node_errors: int = 0
-    """Requests that failed or timed out on a node."""
+    """Requests that failed or timed out (Redlock: on a node)."""
     latencies: deque[float] = field(default_factory=deque)
     """Acquisition latencies (seconds), most recent last."""
     hold_times: deque[float] = field(default_factory=deque)
@@ -359,14 +374,14 @@ class Stats:
             if kind == "acquired":
                 stats = event["stats"]
                 self.acquired += 1
-                self.attempts += stats["attempts"]
-                self.contended += stats["contended"]
+                self.attempts += _attempts(stats)
+                self.contended += _contended(stats)
                 self._push(self.latencies, stats["latency"] / 1000)
             elif kind == "acquire_failed":
                 stats = event["stats"]
                 self.failed += 1
-                self.attempts += stats["attempts"]
-                self.contended += stats["contended"]
+                self.attempts += _attempts(stats)
+                self.contended += _contended(stats)
             elif kind == "released":
                 self.released += 1
                 self._push(self.hold_times, event["held_for"] / 1000)
@@ -376,7 +391,7 @@ class Stats:
                 self.extended += 1
             elif kind == "extend_failed":
                 self.extend_failed += 1
-            elif kind == "node_error":
+            elif kind in ("node_error", "request_error"):
                 self.node_errors += 1
 
     def _push(self, samples: deque[float], value: float) -> None:
@@ -425,7 +440,7 @@ class Observer:
     def __call__(self, resources: tuple[str, ...], event: dict[str, Any]) -> None:
         self.stats.record(event)
         kind = event["type"]
-        if kind in ("lost", "expiry_warning", "extend_failed"):
+        if kind in ("lost", "expiry_warning", "extend_failed", "uncertain"):
             logger.warning("lock %s: %s %s", ",".join(resources), kind, _details(event))
         elif logger.isEnabledFor(logging.DEBUG):
             logger.debug("lock %s: %s %s", ",".join(resources), kind, _details(event))

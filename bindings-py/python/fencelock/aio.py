@@ -80,12 +80,12 @@ class _LoopTimers:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.heap: list[tuple[int, int, weakref.ref[_Driver]]] = []
+        self.heap: list[tuple[int, int, weakref.ref[Any]]] = []
         self.seq = 0
         self.handle: Optional[asyncio.TimerHandle] = None
         self.handle_at: Optional[int] = None
 
-    def arm(self, at: int, driver: weakref.ref[_Driver]) -> None:
+    def arm(self, at: int, driver: weakref.ref[Any]) -> None:
         self.seq += 1
         heapq.heappush(self.heap, (at, self.seq, driver))
         if self.handle_at is None or at < self.handle_at:
