@@ -43,9 +43,11 @@ step "conformance vectors: schema, descriptions, error codes"
 
 # The Python binding was built and installed into .venv by setup.sh (pip install
 # ./bindings-py). Its live tests get their own 6 redis-servers, started here, and
-# start more for the tests that SIGSTOP / SIGKILL masters (under py-fresh/), so
-# they never share servers with the Rust live tests below.
-step "Python binding: ruff, mypy --strict on the examples, pytest (every vector, bad input, live tests)"
+# start more for the tests that SIGSTOP / SIGKILL masters, plus one etcd member, one
+# ZooKeeper server, a 3-server ensemble and one PostgreSQL of their own (all under
+# py-fresh/, stopped by the fixtures and again by cleanup), so they never share
+# servers with the Rust live tests below. Any skipped or xfailed test fails the run.
+step "Python binding: ruff, mypy --strict on the examples, pytest (every vector, bad input, live tests on Redis, etcd, ZooKeeper, PostgreSQL)"
 (cd bindings-py && ../.venv/bin/ruff check . && ../.venv/bin/ruff format --check .)
 (cd bindings-py && ../.venv/bin/mypy --strict examples)
 conformance/live/servers.sh start-redis 6 "$run_dir/py-servers" >/dev/null
@@ -79,7 +81,10 @@ step "wasm binding: build, tsc --noEmit, npm test (every vector in Node, bad inp
 mkdir -p "$run_dir/wasm-servers"
 (cd bindings-wasm && FENCELOCK_SERVERS_DIR="$run_dir/wasm-servers" npm test)
 
-step "simulation: 2000 seeds of every fault profile (fails on any violation a profile does not document)"
+# Every profile of both kinds: Redlock against simulated Redis masters, and the etcd
+# mutex and election against a simulated etcd cluster (the etcd-* profiles); about
+# 40 s on 2 cores. `--etcd-seeds N` would run a different number of etcd seeds.
+step "simulation: 2000 seeds of every fault profile, Redlock and etcd (fails on any violation a profile does not document)"
 cargo run --quiet --release --locked -p fencelock-sim -- --seeds 2000 --jobs 2 --check
 
 step "fencelock-core builds for wasm32-unknown-unknown (default features, none, the etcd gateway alone)"
