@@ -31,12 +31,14 @@ export declare class FenceGuard {
 
 /**
  * A machine's configuration, validated once, from which the host builds one
- * machine per operation (a Redlock instance builds one per lease).
+ * machine per operation.
  */
 export declare class MachineTemplate {
   /**
    * Validates `config` (JSON text) for machine `machine`: throws
-   * `INVALID_INPUT` or the core's configuration error code.
+   * `INVALID_INPUT` or the core's configuration error code (ZooKeeper
+   * configurations are validated when a machine is built: they depend on
+   * the session timeout).
    */
   constructor(machine: string, configJson: string)
   /**
@@ -44,18 +46,12 @@ export declare class MachineTemplate {
    * replaces the configuration's jitter seed when given.
    */
   build(initJson: string, seed?: string | undefined | null): NativeMachine
-  /**
-   * Replaces `target`'s machine with a new one built from `init` (as
-   * [`MachineTemplate::build`]), so a host can reuse native objects it no
-   * longer references elsewhere instead of allocating one per operation.
-   */
-  rebuild(target: NativeMachine, initJson: string, seed?: string | undefined | null): void
 }
 
 /**
- * A core state machine, chosen by name (`"redlock"`, ...), built from the
- * vectors' `config` and `init` objects (as JSON text) and driven with their
- * inputs.
+ * A core state machine, chosen by name (`"redlock"`, `"etcd_mutex"`, ...),
+ * built from the vectors' `config` and `init` objects (as JSON text) and
+ * driven with their inputs.
  */
 export declare class NativeMachine {
   /**
@@ -73,7 +69,7 @@ export declare class NativeMachine {
    */
   stepJson(inputJson: string): string | null
   /**
-   * The host's fast path for the commonest input: an integer reply
+   * The host's fast path for the commonest Redlock input: an integer reply
    * (`{type: "reply", now, req, node, result: {type: "int", value}}`), then
    * drains like [`NativeMachine::step_json`].
    */
@@ -82,11 +78,16 @@ export declare class NativeMachine {
    * The host's drive-loop form of [`NativeMachine::step_json`]: one call that
    * also reports the next timeout. Returns the timeout alone as a number
    * (`-1`: no timer) when the input produced no output, else the outputs in
-   * the compact form `[timeout_or_null, tables, item...]` (an `eval` command
-   * is `[req, node, script, keys_index, args_index]` into `tables`; any other
-   * output is its vocabulary object).
+   * the compact form `[timeout_or_null, ...]`: for Redlock `[timeout, tables,
+   * item...]` (an `eval` command is `[req, node, script, keys_index,
+   * args_index]` into `tables`); for etcd machines `[timeout, item...]` with
+   * each command as its JSON-gateway request `{req, path, body, watch}`,
+   * `cancel_watch` as `{cancel: req}`; for the others `[timeout, output...]`
+   * with the vocabulary objects.
    */
   driveJson(inputJson: string): number | string
+  /** [`NativeMachine::drive_json`] for a `timeout` input at `now`. */
+  driveTimeout(now: number): number | string
   /** [`NativeMachine::drive_json`] for an integer reply (see [`NativeMachine::reply_int`]). */
   driveReplyInt(now: number, req: number, node: number, value: number): number | string
   /**
@@ -94,6 +95,20 @@ export declare class NativeMachine {
    * construction.
    */
   driveDrain(): number | string
+  /**
+   * etcd machines: delivers the JSON-gateway answer to request `req` (a
+   * response body, any HTTP status; or, with `line`, one line of a watch
+   * stream), decoded by the core's codec against the command it answers,
+   * then drains like [`NativeMachine::drive_json`]. Returns `null` when a
+   * watch line does not answer the watch yet (nothing was applied).
+   */
+  driveGateway(now: number, req: number, body: Buffer, line: boolean): number | string | null
+  /**
+   * etcd machines: request `req` got no answer from the transport (`kind`:
+   * `timeout`, `connection`, `server`, `lease_not_found` or `protocol`),
+   * then drains like [`NativeMachine::drive_json`].
+   */
+  driveGatewayFailure(now: number, req: number, kind: string, message: string): number | string
   /** The next output as JSON text, or `null` once drained. */
   pollOutputJson(): string | null
   /** Every queued output as a JSON array, or `null` when there are none. */
@@ -105,13 +120,52 @@ export declare class NativeMachine {
   pollTimeout(): number | bigint | null
   /** The machine's state name (`"acquiring"`, `"held"`, ...). */
   get state(): string
-  /** The getters this machine has besides `state` (`["lease"]` for Redlock). */
-  get views(): Array<string>
   /**
-   * The getter named `key` (one of `views`) as JSON text; the lease for
-   * Redlock (`null` before acquisition; kept after loss and release).
+   * The getters this machine has besides `state` (`["lease"]` for Redlock,
+   * `["lock"]` or `["leader"]` for the others).
    */
+  get views(): Array<string>
+  /** The getter named `key` (one of `views`) as JSON text. */
   viewJson(key: string): string
+}
+
+/** Every Redlock machine of one `Redlock` instance (see the module docs). */
+export declare class RedlockHost {
+  /** Validates `config` (JSON text of the vocabulary's Redlock config). */
+  constructor(configJson: string)
+  /**
+   * Starts a lease at `now` on `resources` (JSON array of names), its lock
+   * value from `random[offset..offset + 16]` (CSPRNG bytes) and, unless
+   * `keep_seed`, its jitter seed from the next 8 bytes; `auto_extend` for this
+   * lease; `timeout` the acquire deadline in ms (`-1`: none); `config_json`
+   * replaces the instance's configuration for this lease. Returns `[slot,
+   * deadline, new_tables, item...]`.
+   */
+  start(now: number, resourcesJson: string, random: Buffer, offset: number, keepSeed: boolean, autoExtend: boolean, timeout: number, configJson?: string | undefined | null): string
+  /** An integer reply from node `node` to request `req` of `slot`. */
+  replyInt(slot: number, req: number, node: number, value: number, now: number): number | string
+  /**
+   * Any input of `slot` as the vocabulary's JSON text (replies other than
+   * integers).
+   */
+  inputJson(slot: number, inputJson: string): number | string
+  /** `extend` (`kind` 1) or `release` (`kind` 2) of `slot` at `now`. */
+  request(slot: number, kind: number, now: number): number | string
+  /**
+   * Delivers a `timeout` at `now` to every slot whose deadline is due.
+   * Returns the next deadline over all slots as a number (`-1`: none) when
+   * no slot had output, else `[next_deadline, [slot, deadline, new_tables,
+   * item...]...]`.
+   */
+  expire(now: number): number | string
+  /** Frees `slot` (its lease is done): a later lease may reuse it. */
+  free(slot: number): void
+  /** The state of the machine in `slot`. */
+  state(slot: number): string
+  /** The lease of `slot` as JSON text (`null` before acquisition). */
+  leaseJson(slot: number): string
+  /** Slots in use. */
+  get live(): number
 }
 
 /**
@@ -132,6 +186,27 @@ export declare function checkConfig(machine: string, configJson: string): void
  * for an identifier that is not plain.
  */
 export declare function fencedUpdateSql(table: string, columns: Array<string>, fenceColumn: string, keyColumn: string): string
+
+/**
+ * Decodes a gateway response body (any HTTP status) for `command` (JSON
+ * text) into the reply vocabulary (JSON text). A malformed body throws
+ * `ETCD_GATEWAY_JSON` or `ETCD_GATEWAY_FIELD`.
+ */
+export declare function gatewayDecode(commandJson: string, body: Buffer): string
+
+/**
+ * Decodes one line of a watch stream: the reply (JSON text), or `null` for a
+ * line that does not answer the watch (the `created` message, a progress
+ * notification). A malformed line throws like [`gateway_decode`].
+ */
+export declare function gatewayDecodeWatchLine(line: Buffer): string | null
+
+/**
+ * Encodes an etcd command (JSON text of the vocabulary) as its gateway
+ * request: JSON text `{"path", "body"}` (`body` is the request's JSON text),
+ * or `null` for `cancel_watch` (abort the watch's request instead).
+ */
+export declare function gatewayEncode(commandJson: string): string | null
 
 /**
  * A lock value from 16 bytes of the host's CSPRNG (a version 4 UUID string), as

@@ -62,13 +62,19 @@ conformance/live/servers.sh stop "$run_dir/py-servers" >/dev/null
 
 # The Node binding was built by setup.sh (npm ci in bindings-node runs its install
 # script: cargo build of the native module). npm test compiles the TypeScript
-# tests and runs them with node --test: every vector, bad input, and the live
-# tests, each file on redis-servers of its own (started under node-servers/, so
-# they never share servers with the Rust live tests below).
-step "Node binding: tsc --noEmit on the types, examples and tests; npm test (every vector, bad input, live tests)"
+# tests and runs them with node --test: every vector and codec vector, bad input,
+# and the live tests, each file on servers of its own (redis-server, etcd,
+# ZooKeeper, a 3-server ZooKeeper ensemble, PostgreSQL; started under
+# node-servers/, so they never share servers with the Rust live tests below). Any
+# skipped or todo test fails the run.
+step "Node binding: tsc --noEmit on the types, examples and tests; npm test (every vector, bad input, live tests on Redis, etcd, ZooKeeper, PostgreSQL)"
 (cd bindings-node && npx --no-install tsc --noEmit -p tsconfig.json)
 mkdir -p "$run_dir/node-servers"
-(cd bindings-node && FENCELOCK_SERVERS_DIR="$run_dir/node-servers" npm test)
+(cd bindings-node && FENCELOCK_SERVERS_DIR="$run_dir/node-servers" npm test) | tee "$run_dir/node-test.log"
+if ! grep -qx '# skipped 0' "$run_dir/node-test.log" || ! grep -qx '# todo 0' "$run_dir/node-test.log"; then
+    echo "[test] Node binding: a test was skipped (every test, live ones included, must run here)" >&2
+    exit 1
+fi
 
 # The wasm binding: the build script (cargo for wasm32, wasm-bindgen for the web and
 # nodejs targets, binaryen's wasm-opt; prints the .wasm size), tsc on its types,

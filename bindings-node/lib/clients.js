@@ -24,6 +24,17 @@ const { describe } = require('./machine.js')
  * @property {(script: ScriptRef, keys: readonly string[], args: readonly string[], done: (reply: NodeReply) => void) => void} evalScript
  *   Runs the script and calls `done` once with the reply; failures come back as
  *   `{type: "error"}` replies, never as exceptions.
+ * @property {(script: ScriptRef, keys: readonly string[], args: readonly string[]) => unknown[]} argv
+ *   The drive loop's prebuilt arguments of `EVALSHA` (reused for every node of
+ *   the same client kind).
+ * @property {(script: ScriptRef, argv: unknown[], ok: (value: unknown) => void, fail: (error: unknown) => void) => void} run
+ *   Runs `EVALSHA` with `argv` (`EVAL` after `NOSCRIPT`) and calls `ok` with
+ *   the raw reply value or `fail` with what the client threw, exactly once.
+ * @property {boolean} ordered
+ *   The client sends commands over one connection in call order, so the server
+ *   runs them in that order.
+ * @property {Set<string>} loaded
+ *   SHA1s of the scripts the server is known to have.
  */
 
 const NIL = Object.freeze({ type: 'nil' })
@@ -122,13 +133,102 @@ function withFallback(evalsha, evalFull, done) {
 }
 
 /**
+ * @param {unknown} e
+ */
+function noScript(e) {
+  const message = /** @type {{message?: unknown}} */ (e ?? {}).message
+  return typeof message === 'string' && message.startsWith('NOSCRIPT')
+}
+
+/**
+ * The drive loop's way to run a script on one client: `send(argv)` runs
+ * `EVALSHA`, `sendEval(source, argv)` the `EVAL` fallback. Tracks which
+ * scripts the server is known to have (a reply other than NOSCRIPT proves it;
+ * a NOSCRIPT forgets them all: the server restarted or flushed its scripts).
+ * @param {(argv: unknown[]) => Promise<unknown>} send
+ * @param {(source: string, argv: unknown[]) => Promise<unknown>} sendEval
+ * @returns {Pick<Adapter, 'run' | 'loaded'>}
+ */
+function runner(send, sendEval) {
+  /** @type {Set<string>} */
+  const loaded = new Set()
+  return {
+    loaded,
+    run(script, argv, ok, fail) {
+      let promise
+      try {
+        promise = send(argv)
+      } catch (e) {
+        queueMicrotask(() => fail(e))
+        return
+      }
+      promise.then(
+        (value) => {
+          loaded.add(script.sha1)
+          ok(value)
+        },
+        (/** @type {unknown} */ e) => {
+          if (!noScript(e)) {
+            loaded.add(script.sha1)
+            return fail(e)
+          }
+          loaded.clear()
+          try {
+            sendEval(script.source, argv).then((value) => {
+              loaded.add(script.sha1)
+              ok(value)
+            }, fail)
+          } catch (e2) {
+            fail(e2)
+          }
+        }
+      )
+    },
+  }
+}
+
+/**
  * @param {any} client
  * @returns {Adapter}
  */
 function ioredisAdapter(client) {
+  /** The socket corked until the current microtasks have run (null: none). @type {any} */
+  let corked = null
+  const uncork = () => {
+    const stream = corked
+    corked = null
+    stream?.uncork()
+  }
+  const { run, loaded } = runner(
+    (argv) => {
+      // Commands this drive loop sends to a master that still has commands in
+      // flight (other leases' next commands, while a batch of replies is
+      // processed) leave in one write: the socket is corked until the pending
+      // microtasks have run (ioredis writes each command at once otherwise, a
+      // syscall each). A command to an idle master goes out at once: corking
+      // it would only delay it.
+      if (corked === null && client.status === 'ready' && client.commandQueue?.length > 0) {
+        const stream = client.stream
+        if (stream !== null && typeof stream === 'object' && typeof stream.cork === 'function' && stream.writable) {
+          stream.cork()
+          corked = stream
+          queueMicrotask(uncork)
+        }
+      }
+      return client.evalsha(...argv)
+    },
+    (source, argv) => client.eval(source, ...argv.slice(1))
+  )
   return {
     kind: 'ioredis',
     client,
+    // One connection (a Cluster routes by slot and may redirect: not ordered).
+    ordered: client.isCluster !== true,
+    loaded,
+    run,
+    argv(script, keys, args) {
+      return [script.sha1, keys.length, ...keys, ...args]
+    },
     evalScript(script, keys, args, done) {
       withFallback(
         () => client.evalsha(script.sha1, keys.length, ...keys, ...args),
@@ -144,9 +244,20 @@ function ioredisAdapter(client) {
  * @returns {Adapter}
  */
 function nodeRedisAdapter(client) {
+  const { run, loaded } = runner(
+    (argv) => Promise.resolve(client.sendCommand(argv)),
+    (source, argv) => Promise.resolve(client.sendCommand(['EVAL', source, ...argv.slice(2)]))
+  )
   return {
     kind: 'node-redis',
     client,
+    // One connection, commands written in call order.
+    ordered: true,
+    loaded,
+    run,
+    argv(script, keys, args) {
+      return ['EVALSHA', script.sha1, String(keys.length), ...keys, ...args]
+    },
     evalScript(script, keys, args, done) {
       const n = String(keys.length)
       withFallback(

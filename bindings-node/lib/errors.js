@@ -43,19 +43,36 @@ class InvalidInputError extends FencelockError {
 class LockNotAcquiredError extends FencelockError {
   /**
    * @param {string[]} resources
-   * @param {string} reason `attempts_exhausted`, `deadline` or `cancelled`
-   * @param {{latency: number, attempts: number, contended: number}} stats
-   * @param {ErrorOptions} [options]
+   * @param {string} reason `attempts_exhausted`, `deadline`, `cancelled`, `locked`, ... (the machine's)
+   * @param {Record<string, unknown>} stats the machine's acquisition stats
+   * @param {ErrorOptions & {code?: string}} [options]
    */
   constructor(resources, reason, stats, options) {
+    const how = typeof stats.attempts === 'number' ? `after ${stats.attempts} attempt(s) ` : ''
     super(
-      'LOCK_NOT_ACQUIRED',
-      `lock on ${JSON.stringify(resources)} not acquired (${reason}) after ${stats.attempts} attempt(s) in ${stats.latency} ms`,
+      options?.code ?? 'LOCK_NOT_ACQUIRED',
+      `lock on ${JSON.stringify(resources)} not acquired (${reason}) ${how}in ${stats.latency ?? 0} ms`,
       options
     )
     this.resources = resources
     this.reason = reason
     this.stats = stats
+  }
+}
+
+/**
+ * A PostgreSQL advisory lock saw its statements run on two backends: the
+ * connection goes through a transaction-mode pooler (or is otherwise not
+ * pinned to one session). Code `SESSION_NOT_PINNED`; a LockNotAcquiredError
+ * (reason `session_not_pinned`). Use a direct connection or session pooling.
+ */
+class SessionNotPinnedError extends LockNotAcquiredError {
+  /**
+   * @param {string[]} resources
+   * @param {Record<string, unknown>} stats
+   */
+  constructor(resources, stats) {
+    super(resources, 'session_not_pinned', stats, { code: 'SESSION_NOT_PINNED' })
   }
 }
 
@@ -67,16 +84,23 @@ class LockNotAcquiredError extends FencelockError {
 class LockLostError extends FencelockError {
   /**
    * @param {string[]} resources
-   * @param {string} reason `expired`, `extension_failed` or `rejected`
-   * @param {number} heldFor ms from acquisition to the end of the hold
+   * @param {string} reason the machine's: `expired`, `extension_failed`, `rejected` (Redlock), `revoked`, `key_deleted` (etcd), `session_expired`, `node_deleted`, `owner_mismatch` (ZooKeeper), `session_lost`, `not_held`, `session_not_pinned` (PostgreSQL)
+   * @param {number | null} heldFor ms from acquisition to the end of the hold (`null`: lost before it was held)
    */
   constructor(resources, reason, heldFor) {
-    super('LEASE_LOST', `lease on ${JSON.stringify(resources)} lost (${reason}) after ${heldFor} ms`)
+    const held = heldFor === null || heldFor === undefined ? 'before it was acquired' : `after ${heldFor} ms`
+    super('LEASE_LOST', `lease on ${JSON.stringify(resources)} lost (${reason}) ${held}`)
     this.resources = resources
     this.reason = reason
     this.heldFor = heldFor
   }
 }
+
+/**
+ * An etcd JSON-gateway body the core's codec could not decode
+ * (`ETCD_GATEWAY_JSON`, `ETCD_GATEWAY_FIELD`: errors.json "wire").
+ */
+class WireError extends FencelockError {}
 
 /** A bug inside fencelock (a Rust panic caught at the boundary, a stalled machine). */
 class InternalError extends FencelockError {
@@ -94,7 +118,7 @@ class InternalError extends FencelockError {
  * what was called: building a machine or checking a config ("config"), or
  * applying an input ("usage").
  * @param {unknown} e
- * @param {'config' | 'usage'} kind
+ * @param {'config' | 'usage' | 'wire'} kind
  * @returns {Error}
  */
 function fromNative(e, kind) {
@@ -104,6 +128,7 @@ function fromNative(e, kind) {
     return new InvalidInputError(e.message, { code })
   }
   if (typeof code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(code) && code !== 'INTERNAL') {
+    if (code.startsWith('ETCD_GATEWAY_') || code.startsWith('RESP_')) return new WireError(code, e.message)
     return kind === 'config' ? new ConfigError(code, e.message) : new UsageError(code, e.message)
   }
   // napi status codes (GenericFailure after a caught panic, ...) and INTERNAL.
@@ -117,6 +142,8 @@ module.exports = {
   InvalidInputError,
   LockNotAcquiredError,
   LockLostError,
+  SessionNotPinnedError,
+  WireError,
   InternalError,
   fromNative,
 }

@@ -229,9 +229,19 @@ class Machine {
     return this.#native.state
   }
 
-  /** The lease (`null` before acquisition). */
+  /** The lease (`null` before acquisition, or for machines without a `lease` getter). */
   get lease() {
     return this.#native.views.includes('lease') ? this.view('lease') : null
+  }
+
+  /** The lock (`null` before acquisition, or for machines without a `lock` getter). */
+  get lock() {
+    return this.#native.views.includes('lock') ? this.view('lock') : null
+  }
+
+  /** The observed leader (etcd observer; `null` before the first read or without a leader). */
+  get leader() {
+    return this.#native.views.includes('leader') ? this.view('leader') : null
   }
 
   /** Names of this machine's getters besides `state` (`["lease"]` for Redlock). @returns {string[]} */
@@ -315,9 +325,149 @@ function redlockScripts() {
   return native.redlockScripts()
 }
 
+/**
+ * Bytes of a response body or watch line: a string (UTF-8) or bytes.
+ * @param {unknown} body
+ * @param {string} what
+ * @returns {Buffer}
+ */
+function bodyBytes(body, what) {
+  if (typeof body === 'string') return Buffer.from(body, 'utf8')
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+  if (body instanceof ArrayBuffer) return Buffer.from(body)
+  throw new InvalidInputError(`${what} must be a string, a Uint8Array or an ArrayBuffer, got ${describe(body)}`)
+}
+
+/**
+ * The etcd JSON-gateway request for an etcd command (the vocabulary's object):
+ * `{path, body}` (`body` is JSON text), or `null` for `cancel_watch` (abort the
+ * watch's request instead). Encoded by the core's codec.
+ * @param {object} command
+ * @returns {{path: string, body: string} | null}
+ */
+function gatewayEncode(command) {
+  requireObject(command, 'command')
+  const json = toJson(command, 'command')
+  try {
+    const text = native.gatewayEncode(json)
+    return text === null ? null : JSON.parse(text)
+  } catch (e) {
+    throw fromNative(e, 'wire')
+  }
+}
+
+/**
+ * Decodes an etcd JSON-gateway response body (any HTTP status) for `command`
+ * into the machine's reply (the vocabulary's object). A malformed body throws a
+ * WireError (`ETCD_GATEWAY_JSON`, `ETCD_GATEWAY_FIELD`).
+ * @param {object} command
+ * @param {string | Uint8Array | ArrayBuffer} body
+ */
+function gatewayDecode(command, body) {
+  requireObject(command, 'command')
+  const json = toJson(command, 'command')
+  const bytes = bodyBytes(body, 'body')
+  try {
+    return fromJson(native.gatewayDecode(json, bytes))
+  } catch (e) {
+    throw fromNative(e, 'wire')
+  }
+}
+
+/**
+ * Decodes one line of an etcd watch stream: the reply, or `null` for a line
+ * that does not answer the watch (`created`, progress). Throws like `gatewayDecode`.
+ * @param {string | Uint8Array | ArrayBuffer} line
+ */
+function gatewayDecodeWatchLine(line) {
+  const bytes = bodyBytes(line, 'line')
+  try {
+    const text = native.gatewayDecodeWatchLine(bytes)
+    return text === null ? null : fromJson(text)
+  } catch (e) {
+    throw fromNative(e, 'wire')
+  }
+}
+
+/** An etcd lease mutex (`etcd_mutex`). */
+class EtcdMutexMachine extends Machine {
+  /**
+   * @param {object} config
+   * @param {object} init
+   */
+  constructor(config, init) {
+    super('etcd_mutex', config, init)
+  }
+}
+
+/** An etcd election campaign (`etcd_election`). */
+class EtcdElectionMachine extends Machine {
+  /**
+   * @param {object} config
+   * @param {object} init
+   */
+  constructor(config, init) {
+    super('etcd_election', config, init)
+  }
+}
+
+/** An etcd leader observer (`etcd_observer`). */
+class EtcdObserverMachine extends Machine {
+  /**
+   * @param {object} config
+   * @param {object} init
+   */
+  constructor(config, init) {
+    super('etcd_observer', config, init)
+  }
+}
+
+/** A ZooKeeper lock (`zookeeper_lock`). */
+class ZooKeeperLockMachine extends Machine {
+  /**
+   * @param {object} config
+   * @param {object} init
+   */
+  constructor(config, init) {
+    super('zookeeper_lock', config, init)
+  }
+}
+
+/** A ZooKeeper election (`zookeeper_election`). */
+class ZooKeeperElectionMachine extends Machine {
+  /**
+   * @param {object} config
+   * @param {object} init
+   */
+  constructor(config, init) {
+    super('zookeeper_election', config, init)
+  }
+}
+
+/** A PostgreSQL advisory lock (`advisory_lock`). */
+class AdvisoryLockMachine extends Machine {
+  /**
+   * @param {object} config
+   * @param {object} init
+   */
+  constructor(config, init) {
+    super('advisory_lock', config, init)
+  }
+}
+
 module.exports = {
   Machine,
   RedlockMachine,
+  EtcdMutexMachine,
+  EtcdElectionMachine,
+  EtcdObserverMachine,
+  ZooKeeperLockMachine,
+  ZooKeeperElectionMachine,
+  AdvisoryLockMachine,
+  gatewayEncode,
+  gatewayDecode,
+  gatewayDecodeWatchLine,
+  requireObject,
   createMachine,
   machineNames,
   checkConfig,

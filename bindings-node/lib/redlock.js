@@ -3,12 +3,15 @@
 // values and runs the drive loop (send each command, feed each reply and timer
 // back, read outcomes from the machine's events); every lock decision is the
 // core's.
+//
+// One native RedlockHost per Redlock holds the machines of all its leases in
+// slots: a lease costs no native object, an input is one native call, and one
+// timer serves every lease (armed for the earliest deadline the host reported;
+// when it fires, `expire` delivers the timeouts that are due).
 
-const { EventEmitter } = require('node:events')
-const { randomBytes } = require('node:crypto')
 const native = require('../native.js')
-const { lockValueFromRandom, redlockScripts, describe, toJson, fromJson } = require('./machine.js')
-const { adapt } = require('./clients.js')
+const { redlockScripts, describe, toJson, fromJson } = require('./machine.js')
+const { adapt, toReply, errorReply } = require('./clients.js')
 const {
   InvalidInputError,
   LockLostError,
@@ -17,125 +20,26 @@ const {
   InternalError,
   fromNative,
 } = require('./errors.js')
-
-/** The host's clock: `performance.now()` floored to ms (monotonic; never `Date.now()`). */
-const clock = () => Math.floor(performance.now())
-
-/** Most idle native machines a Redlock keeps for reuse. */
-const POOL_LIMIT = 256
+const {
+  clock,
+  random,
+  integer,
+  boolean,
+  optionsObject,
+  retryConfig,
+  driftPpm,
+  seedText,
+  camel,
+  eventsOf,
+  signalAndTimeout,
+  withLease,
+} = require('./host.js')
 
 /** @type {Record<string, {name: string, sha1: string, source: string}>} */
 const SCRIPTS = Object.fromEntries(redlockScripts().map((s) => [s.name, s]))
 
-// Lock values: 16 fresh CSPRNG bytes per lease, drawn from a pooled buffer.
-let pool = Buffer.alloc(0)
-let poolAt = 0
-function newLockValue() {
-  if (poolAt + 16 > pool.length) {
-    pool = randomBytes(4096)
-    poolAt = 0
-  }
-  const bytes = pool.subarray(poolAt, poolAt + 16)
-  poolAt += 16
-  return lockValueFromRandom(bytes)
-}
-
-/** A random 64-bit jitter seed, as decimal digits (it exceeds 2^53). */
-function randomSeed() {
-  if (poolAt + 8 > pool.length) {
-    pool = randomBytes(4096)
-    poolAt = 0
-  }
-  const seed = pool.readBigUInt64LE(poolAt)
-  poolAt += 8
-  return seed
-}
-
-// ----- option checks ---------------------------------------------------------
-
-/**
- * @param {string} name
- * @param {unknown} value
- * @returns {number}
- */
-function integer(name, value) {
-  if (typeof value !== 'number') {
-    throw new InvalidInputError(`${name} must be an integer number of milliseconds, got ${describe(value)}`)
-  }
-  if (Number.isNaN(value)) throw new InvalidInputError(`${name} is NaN`)
-  if (!Number.isFinite(value)) throw new InvalidInputError(`${name} is ${value}; a finite integer is needed`)
-  if (!Number.isInteger(value)) throw new InvalidInputError(`${name} is ${value}; an integer is needed`)
-  if (value < 0) throw new InvalidInputError(`${name} is ${value}; it must not be negative`)
-  if (!Number.isSafeInteger(value)) throw new InvalidInputError(`${name} is ${value}; above 2^53`)
-  return value
-}
-
-/**
- * @param {string} name
- * @param {unknown} value
- */
-function boolean(name, value) {
-  if (typeof value !== 'boolean') throw new InvalidInputError(`${name} must be a boolean, got ${describe(value)}`)
-  return value
-}
-
-/**
- * @param {string} what
- * @param {unknown} value
- * @param {readonly string[]} known
- * @returns {Record<string, unknown>}
- */
-function optionsObject(what, value, known) {
-  if (value === undefined || value === null) return {}
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new InvalidInputError(`${what} must be an object, got ${describe(value)}`)
-  }
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      throw new InvalidInputError(`${what}: unknown option ${JSON.stringify(key)} (known: ${known.join(', ')})`)
-    }
-  }
-  return /** @type {Record<string, unknown>} */ (value)
-}
-
-const RETRY_KEYS = ['maxAttempts', 'baseDelay', 'maxDelay', 'backoff', 'jitter']
-
-/**
- * Retry options (camelCase) as the core's `retry` object (snake_case).
- * @param {unknown} value
- */
-function retryConfig(value) {
-  const o = optionsObject('retry', value, RETRY_KEYS)
-  /** @type {Record<string, unknown>} */
-  const out = {}
-  if (o.maxAttempts !== undefined) {
-    out.max_attempts =
-      o.maxAttempts === null || o.maxAttempts === Infinity ? null : integer('retry.maxAttempts', o.maxAttempts)
-  }
-  if (o.baseDelay !== undefined) out.base_delay = integer('retry.baseDelay', o.baseDelay)
-  if (o.maxDelay !== undefined) out.max_delay = integer('retry.maxDelay', o.maxDelay)
-  if (o.jitter !== undefined) out.jitter = integer('retry.jitter', o.jitter)
-  if (o.backoff !== undefined) {
-    if (o.backoff !== 'exponential' && o.backoff !== 'fixed') {
-      throw new InvalidInputError(`retry.backoff must be "exponential" or "fixed", got ${JSON.stringify(o.backoff)}`)
-    }
-    out.backoff = o.backoff
-  }
-  return out
-}
-
-/**
- * @param {unknown} value
- * @returns {number | bigint}
- */
-function seedValue(value) {
-  if (typeof value === 'bigint') return value
-  if (typeof value === 'string') {
-    if (!/^[0-9]{1,20}$/.test(value)) throw new InvalidInputError(`seed ${JSON.stringify(value)} is not a decimal integer`)
-    return BigInt(value)
-  }
-  return integer('seed', value)
-}
+const EXTEND = 1
+const RELEASE = 2
 
 const LOCK_OPTION_KEYS = ['ttl', 'driftFactor', 'nodeTimeout', 'retry', 'autoExtend', 'fencing', 'namespace', 'seed']
 const REDLOCK_OPTION_KEYS = [...LOCK_OPTION_KEYS, 'onEvent']
@@ -149,13 +53,7 @@ function configPart(o) {
   /** @type {Record<string, unknown>} */
   const out = {}
   if (o.ttl !== undefined) out.ttl = integer('ttl', o.ttl)
-  if (o.driftFactor !== undefined) {
-    const f = o.driftFactor
-    if (typeof f !== 'number' || !Number.isFinite(f) || f < 0) {
-      throw new InvalidInputError(`driftFactor must be a finite, non-negative number, got ${describe(f)}`)
-    }
-    out.drift_ppm = Math.round(f * 1_000_000)
-  }
+  if (o.driftFactor !== undefined) out.drift_ppm = driftPpm(o.driftFactor)
   if (o.nodeTimeout !== undefined) out.node_timeout = o.nodeTimeout === null ? null : integer('nodeTimeout', o.nodeTimeout)
   if (o.retry !== undefined) out.retry = retryConfig(o.retry)
   if (o.autoExtend !== undefined) out.auto_extend = boolean('autoExtend', o.autoExtend)
@@ -164,7 +62,7 @@ function configPart(o) {
     if (typeof o.namespace !== 'string') throw new InvalidInputError(`namespace must be a string, got ${describe(o.namespace)}`)
     out.namespace = o.namespace
   }
-  if (o.seed !== undefined) out.rng_seed = seedValue(o.seed)
+  if (o.seed !== undefined) out.rng_seed = BigInt(seedText(o.seed))
   return out
 }
 
@@ -173,274 +71,337 @@ function configPart(o) {
  * @returns {string[]}
  */
 function resourceList(resources) {
-  const list = typeof resources === 'string' ? [resources] : resources
-  if (!Array.isArray(list)) {
+  if (typeof resources === 'string') return [resources]
+  if (!Array.isArray(resources)) {
     throw new InvalidInputError(`resources must be a string or an array of strings, got ${describe(resources)}`)
   }
-  list.forEach((r, i) => {
-    if (typeof r !== 'string') throw new InvalidInputError(`resources[${i}] must be a string, got ${describe(r)}`)
-  })
-  return [...list]
+  for (let i = 0; i < resources.length; i++) {
+    if (typeof resources[i] !== 'string') throw new InvalidInputError(`resources[${i}] must be a string, got ${describe(resources[i])}`)
+  }
+  return [...resources]
 }
-
-/** @param {string} s */
-const camelKey = (s) => s.replace(/_([a-z])/g, (_, c) => c.toUpperCase())
-
-/**
- * The core's snake_case event as a camelCase object (string values unchanged).
- * @param {unknown} value
- * @returns {any}
- */
-function camel(value) {
-  if (Array.isArray(value)) return value.map(camel)
-  if (value === null || typeof value !== 'object') return value
-  /** @type {Record<string, unknown>} */
-  const out = {}
-  for (const [k, v] of Object.entries(value)) out[camelKey(k)] = camel(v)
-  return out
-}
-
-// ----- the drive loop ----------------------------------------------------------
 
 /**
  * @typedef {{resolve: (v: any) => void, reject: (e: unknown) => void}} Waiter
  */
 
-/**
- * Drives one machine with the clients: sends every command (per node in
- * emission order; different nodes concurrently), feeds replies and timer
- * expiries back, and settles the operation a caller waits for when the
- * machine's events say so. Replies reach only the machine that sent the
- * command (each driver owns its machine for life).
- */
+/** One lease's drive-loop state (its machine lives in the host's `slot`). */
 class Driver {
   /**
-   * @param {InstanceType<typeof native.NativeMachine>} machine
-   * @param {import('./clients.js').Adapter[]} adapters
+   * @param {number} slot
    * @param {string[]} resources
-   * @param {(type: string, event: any, resources: string[]) => void} notify
+   * @param {number} nodes
    */
-  constructor(machine, adapters, resources, notify) {
-    this.machine = machine
-    this.adapters = adapters
+  constructor(slot, resources, nodes) {
+    this.slot = slot
     this.resources = resources
-    this.notify = notify
-    /** Per node: this lease's commands in flight (at most one) or waiting. @type {number[]} */
-    this.outstanding = new Array(adapters.length).fill(0)
-    /** Per node: commands waiting for the previous one's reply. @type {((() => void)[] | undefined)[]} */
-    this.queues = new Array(adapters.length)
-    /** @type {ReturnType<typeof setTimeout> | null} */
-    this.timer = null
-    /** @type {number | null} */
-    this.timerAt = null
+    this.nodes = nodes
+    /** The slot's tables (keys / args arrays), in the order the host sent them. @type {string[][]} */
+    this.tables = []
+    /** Prebuilt EVALSHA arguments by `script:keys:args:kind`. @type {Map<string, unknown[]>} */
+    this.argvs = new Map()
+    /** Per node: this lease's commands sent and not answered (created on first use). @type {Uint16Array | null} */
+    this.outstanding = null
+    /** Per node: the SHA1 of the script this lease sent last. @type {string[] | null} */
+    this.lastSent = null
+    /** Per node: commands waiting for this lease's previous one on that node. @type {({script: {sha1: string}, run: () => void}[] | undefined)[] | null} */
+    this.queues = null
+    this.inflight = 0
     /** @type {Waiter | null} */
     this.acquireWaiter = null
     /** @type {Waiter[]} */
     this.extendWaiters = []
     /** @type {Waiter | null} */
     this.releaseWaiter = null
-    /** Created when the lease's signal is first asked for. @type {AbortController | null} */
+    /** @type {AbortController | null} */
     this.controller = null
     /** @type {LockLostError | null} */
     this.lost = null
     /** @type {any} */
     this.lease = null
-    /** @type {{latency: number, attempts: number, contended: number} | null} */
+    /** @type {any} */
     this.stats = null
     /** @type {unknown} */
     this.cancelCause = undefined
-    /** The machine reached a terminal event (released, acquire_failed). */
+    /** The machine reached a terminal event (released, acquire_failed); its slot is freed. */
     this.done = false
-    /** @type {any[]} events to report once the outputs are dispatched */
+    /** The machine's last state once done. */
+    this.finalState = ''
+    /** @type {any[]} */
     this.reports = []
-    this.onTimer = () => {
-      this.timer = null
-      this.timerAt = null
-      const machine = this.machine
-      this.feed(() => machine.driveJson(`{"type":"timeout","now":${clock()}}`))
-    }
   }
 
-  /** Whether a caller awaits an operation of this machine. */
   busy() {
     return this.acquireWaiter !== null || this.extendWaiters.length > 0 || this.releaseWaiter !== null
   }
+}
 
+/** The native host, the clients, the shared timer, and the drive loop of every lease. */
+class Engine {
   /**
-   * Applies an input (JSON text); throws the machine's typed error (the
-   * machine is then unchanged).
-   * @param {string} json
+   * @param {InstanceType<typeof native.RedlockHost>} host
+   * @param {import('./clients.js').Adapter[]} adapters
+   * @param {(type: string, event: any, fields: Record<string, unknown>) => void} notify
    */
-  input(json) {
-    /** @type {number | string} */
-    let result
-    try {
-      result = this.machine.driveJson(json)
-    } catch (e) {
-      throw fromNative(e, 'usage')
-    }
-    this.drive(result)
-  }
-
-  /**
-   * Applies an input that the host itself produced (a reply or a timer). The
-   * machine refusing it is a bug: every waiter gets an InternalError.
-   * @param {() => number | string} call
-   */
-  feed(call) {
-    /** @type {number | string} */
-    let result
-    try {
-      result = call()
-    } catch (e) {
-      const error = fromNative(e, 'usage')
-      this.failAll(error instanceof InternalError ? error : new InternalError(`host bug: ${error.message}`, { cause: error }))
-      return
-    }
-    this.drive(result)
-  }
-
-  /**
-   * Feeds a node's reply to the machine (integer replies by the fast path).
-   * @param {number} req
-   * @param {number} node
-   * @param {import('./clients.js').NodeReply} result
-   */
-  reply(req, node, result) {
-    // Once the machine is done (released, or the acquisition failed) it ignores
-    // late replies; drop them here, as the reference host does.
-    if (this.done) return
-    const machine = this.machine
-    if (result.type === 'int' && typeof result.value === 'number') {
-      const value = result.value
-      this.feed(() => machine.driveReplyInt(clock(), req, node, value))
-    } else {
-      this.feed(() => machine.driveJson(toJson({ type: 'reply', now: clock(), req, node, result }, 'reply')))
+  constructor(host, adapters, notify) {
+    this.host = host
+    this.adapters = adapters
+    this.notify = notify
+    /** Drivers by slot. @type {(Driver | undefined)[]} */
+    this.drivers = []
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    this.timer = null
+    this.timerAt = Infinity
+    /** Operations callers await (the timer holds the process open while > 0). */
+    this.waiting = 0
+    this.onTimer = () => {
+      this.timer = null
+      this.timerAt = Infinity
+      /** @type {number | string} */
+      let result
+      try {
+        result = this.host.expire(clock())
+      } catch (e) {
+        // A timeout is always acceptable input: this is a bug.
+        const error = new InternalError(`timeout refused: ${/** @type {Error} */ (e).message}`, { cause: e })
+        for (const d of this.drivers) if (d !== undefined) this.failAll(d, error)
+        return
+      }
+      if (typeof result === 'number') {
+        if (result >= 0) this.arm(result)
+        return
+      }
+      const batches = fromJson(result)
+      for (let i = 1; i < batches.length; i++) {
+        const batch = batches[i]
+        const d = this.drivers[batch[0]]
+        if (d !== undefined) this.batch(d, batch, 1)
+      }
+      if (batches[0] >= 0) this.arm(batches[0])
     }
   }
 
+  /** @param {number} at */
+  arm(at) {
+    if (at >= this.timerAt) return
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timerAt = at
+    this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(at - performance.now())))
+    if (this.waiting === 0) this.timer.unref()
+  }
+
+  /** @param {number} delta */
+  wait(delta) {
+    const before = this.waiting
+    this.waiting += delta
+    if (this.timer !== null) {
+      if (before === 0 && this.waiting > 0) this.timer.ref()
+      else if (before > 0 && this.waiting === 0) this.timer.unref()
+    }
+  }
+
   /**
-   * Handles what a drive call returned: the next timeout alone (a number, -1
-   * for none) when there was no output, else `[timeout, output...]` as JSON.
+   * Handles what a host call returned for `d`: its next deadline alone (a
+   * number) when there was no output, else the batch as JSON text.
+   * @param {Driver} d
    * @param {number | string} result
    */
-  drive(result) {
+  result(d, result) {
     if (typeof result === 'number') {
-      this.arm(result < 0 ? null : result)
+      if (result >= 0) this.arm(result)
+      else if (this.stalled(d)) this.failAll(d, new InternalError(`machine stalled in state ${this.host.state(d.slot)}`))
       return
     }
-    // [timeout, tables, item...]: an eval command is [req, node, script, keys, args]
-    // (indexes into tables); any other output is its vocabulary object.
-    const outputs = fromJson(result)
-    const tables = outputs[1]
-    for (let i = 2; i < outputs.length; i++) {
-      const output = outputs[i]
-      if (Array.isArray(output)) this.send(output[0], output[1], output[2], tables[output[3]], tables[output[4]])
-      else if (output.event !== undefined) this.onEvent(output.event)
-      else this.failAll(new InternalError(`cannot perform output ${JSON.stringify(output)}`))
+    this.batch(d, fromJson(result), 0)
+  }
+
+  /** @param {Driver} d */
+  stalled(d) {
+    return !d.done && d.busy() && d.inflight === 0
+  }
+
+  /**
+   * `[deadline, new_tables, item...]` from index `at` of `b`.
+   * @param {Driver} d
+   * @param {any[]} b
+   * @param {number} at
+   */
+  batch(d, b, at) {
+    const deadline = b[at]
+    const tables = b[at + 1]
+    for (let i = 0; i < tables.length; i++) d.tables.push(tables[i])
+    for (let i = at + 2; i < b.length; i++) {
+      const item = b[i]
+      if (Array.isArray(item)) this.send(d, item[0], item[1], item[2], item[3], item[4])
+      else if (item.event !== undefined) this.onEvent(d, item.event)
+      else this.failAll(d, new InternalError(`cannot perform output ${JSON.stringify(item)}`))
     }
-    this.arm(outputs[0] === null ? null : Number(outputs[0]))
-    if (this.busy() && this.timerAt === null) {
-      this.failAll(new InternalError(`machine stalled in state ${this.machine.state}`))
+    if (deadline >= 0) this.arm(deadline)
+    else if (this.stalled(d)) this.failAll(d, new InternalError('machine stalled'))
+    if (d.reports.length > 0) {
+      const reports = d.reports
+      d.reports = []
+      const fields = { resources: d.lease?.resources ?? d.resources }
+      for (const event of reports) this.notify(event.type, event, fields)
     }
-    if (this.reports.length > 0) {
-      const reports = this.reports
-      this.reports = []
-      for (const event of reports) this.notify(event.type, event, this.resources)
+    if (d.done && this.drivers[d.slot] === d) {
+      this.drivers[d.slot] = undefined
+      this.host.free(d.slot)
     }
   }
 
   /**
    * Runs `script` on `node` (per node in emission order) and feeds the reply back.
+   * @param {Driver} d
    * @param {number} req
    * @param {number} node
-   * @param {string} scriptName
-   * @param {string[]} keys
-   * @param {string[]} args
+   * @param {string} name
+   * @param {number} k
+   * @param {number} a
    */
-  send(req, node, scriptName, keys, args) {
+  send(d, req, node, name, k, a) {
     const adapter = this.adapters[node]
-    const script = SCRIPTS[scriptName]
-    if (adapter === undefined || script === undefined) {
-      this.failAll(new InternalError(`cannot run script ${scriptName} on node ${node}`))
+    const script = SCRIPTS[name]
+    const keys = d.tables[k]
+    const args = d.tables[a]
+    if (adapter === undefined || script === undefined || keys === undefined || args === undefined) {
+      this.failAll(d, new InternalError(`cannot run script ${name} on node ${node}`))
       return
     }
+    const cacheKey = `${name}:${k}:${a}:${adapter.kind}`
+    let argv = d.argvs.get(cacheKey)
+    if (argv === undefined) {
+      argv = adapter.argv(script, keys, args)
+      d.argvs.set(cacheKey, argv)
+    }
+    const command = /** @type {unknown[]} */ (argv)
+    d.outstanding ??= new Uint16Array(d.nodes)
+    d.inflight++
     const run = () =>
-      adapter.evalScript(script, keys, args, (result) => {
-        // This node's next command of this lease (if one waits) goes out now,
-        // after the reply: one node sees one lease's commands in emission order.
-        this.outstanding[node]--
-        this.queues[node]?.shift()?.()
-        this.reply(req, node, result)
-      })
-    if (this.outstanding[node]++ === 0) run()
-    else (this.queues[node] ??= []).push(run)
+      adapter.run(
+        script,
+        command,
+        (value) => this.reply(d, req, node, value, false),
+        (error) => this.reply(d, req, node, error, true)
+      )
+    const queue = d.queues?.[node]
+    if (queue !== undefined && queue.length > 0) queue.push({ script, run })
+    else if (this.mayRun(d, node, adapter)) this.run(d, node, script, run)
+    else ((d.queues ??= new Array(d.nodes))[node] ??= []).push({ script, run })
   }
 
   /**
-   * Arms the one timer for the machine's next deadline; it holds the process
-   * open only while a caller waits.
-   * @param {number | null} at
+   * Whether `d`'s next command may go to `node` now: nothing of this lease is
+   * in flight there, or the client keeps its order (one connection) and the
+   * command in flight cannot bounce (its script is known to be on the server:
+   * a NOSCRIPT reply would send its EVAL after the next command).
+   * @param {Driver} d
+   * @param {number} node
+   * @param {import('./clients.js').Adapter} adapter
    */
-  arm(at) {
-    if (at === null) {
-      if (this.timer !== null) clearTimeout(this.timer)
-      this.timer = null
-      this.timerAt = null
-      return
-    }
-    if (this.timer === null || this.timerAt !== at) {
-      if (this.timer !== null) clearTimeout(this.timer)
-      this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(at - performance.now())))
-      this.timerAt = at
-      if (!this.busy()) this.timer.unref()
-    } else if (this.busy()) {
-      this.timer.ref()
-    } else {
-      this.timer.unref()
-    }
+  mayRun(d, node, adapter) {
+    const outstanding = /** @type {Uint16Array} */ (d.outstanding)
+    return outstanding[node] === 0 || (adapter.ordered && adapter.loaded.has(/** @type {string[]} */ (d.lastSent)[node] ?? ''))
   }
 
-  /** @param {any} event */
-  onEvent(event) {
+  /**
+   * @param {Driver} d
+   * @param {number} node
+   * @param {{sha1: string}} script
+   * @param {() => void} run
+   */
+  run(d, node, script, run) {
+    /** @type {Uint16Array} */ (d.outstanding)[node]++
+    ;(d.lastSent ??= new Array(d.nodes))[node] = script.sha1
+    run()
+  }
+
+  /**
+   * A node's reply (or what its client threw) to request `req` of `d`.
+   * @param {Driver} d
+   * @param {number} req
+   * @param {number} node
+   * @param {unknown} value
+   * @param {boolean} failed
+   */
+  reply(d, req, node, value, failed) {
+    d.inflight--
+    /** @type {Uint16Array} */ (d.outstanding)[node]--
+    // This node's next commands of this lease (if some wait) go out now: one
+    // node sees one lease's commands in emission order.
+    const queue = d.queues?.[node]
+    if (queue !== undefined) {
+      const adapter = /** @type {import('./clients.js').Adapter} */ (this.adapters[node])
+      while (queue.length > 0 && this.mayRun(d, node, adapter)) {
+        const next = /** @type {{script: {sha1: string}, run: () => void}} */ (queue.shift())
+        this.run(d, node, next.script, next.run)
+      }
+    }
+    // Once the machine is done (released, or the acquisition failed) it ignores
+    // late replies; they are dropped here (its slot may hold another lease now).
+    if (d.done) return
+    /** @type {number | string} */
+    let result
+    try {
+      if (!failed && typeof value === 'number' && Number.isSafeInteger(value)) {
+        result = this.host.replyInt(d.slot, req, node, value, clock())
+      } else {
+        const reply = failed ? errorReply(value) : toReply(value)
+        result = this.host.inputJson(d.slot, toJson({ type: 'reply', now: clock(), req, node, result: reply }, 'reply'))
+      }
+    } catch (e) {
+      const error = fromNative(e, 'usage')
+      this.failAll(d, error instanceof InternalError ? error : new InternalError(`host bug: ${error.message}`, { cause: error }))
+      return
+    }
+    this.result(d, result)
+  }
+
+  /**
+   * @param {Driver} d
+   * @param {any} event
+   */
+  onEvent(d, event) {
     switch (event.type) {
       case 'acquired': {
-        this.lease = event.lease
-        this.stats = event.stats
-        const waiter = this.acquireWaiter
-        this.acquireWaiter = null
+        d.lease = event.lease
+        d.stats = event.stats
+        const waiter = d.acquireWaiter
+        d.acquireWaiter = null
         waiter?.resolve(undefined)
         break
       }
       case 'acquire_failed': {
-        this.done = true
-        const waiter = this.acquireWaiter
-        this.acquireWaiter = null
-        const options = this.cancelCause === undefined ? undefined : { cause: this.cancelCause }
-        waiter?.reject(new LockNotAcquiredError(this.resources, event.reason, camel(event.stats), options))
+        d.done = true
+        d.finalState = 'failed'
+        const waiter = d.acquireWaiter
+        d.acquireWaiter = null
+        const options = d.cancelCause === undefined ? undefined : { cause: d.cancelCause }
+        waiter?.reject(new LockNotAcquiredError(d.resources, event.reason, camel(event.stats), options))
         break
       }
       case 'extended':
-        if (this.lease !== null) this.lease = { ...this.lease, valid_until: event.valid_until }
-        this.settleExtends((w) => w.resolve(true))
+        if (d.lease !== null) d.lease = { ...d.lease, valid_until: event.valid_until }
+        this.settleExtends(d, (w) => w.resolve(true))
         break
       case 'extend_failed':
-        this.settleExtends((w) => w.resolve(false))
+        this.settleExtends(d, (w) => w.resolve(false))
         break
       case 'lost': {
-        const error = new LockLostError(this.lease?.resources ?? this.resources, event.reason, event.held_for)
-        this.lost = error
-        this.settleExtends((w) => w.reject(error))
-        this.controller?.abort(error)
+        const error = new LockLostError(d.lease?.resources ?? d.resources, event.reason, event.held_for)
+        d.lost = error
+        this.settleExtends(d, (w) => w.reject(error))
+        d.controller?.abort(error)
         break
       }
       case 'released': {
-        this.done = true
-        const waiter = this.releaseWaiter
-        this.releaseWaiter = null
-        if (this.extendWaiters.length > 0) {
+        d.done = true
+        d.finalState = 'released'
+        const waiter = d.releaseWaiter
+        d.releaseWaiter = null
+        if (d.extendWaiters.length > 0) {
           const error = new UsageError('INVALID_STATE', 'the lease was released while an extension was in flight')
-          this.settleExtends((w) => w.reject(error))
+          this.settleExtends(d, (w) => w.reject(error))
         }
         waiter?.resolve(event.outcome)
         break
@@ -448,60 +409,73 @@ class Driver {
       default:
         break
     }
-    this.reports.push(event)
+    d.reports.push(event)
   }
 
-  /** @param {(w: Waiter) => void} how */
-  settleExtends(how) {
-    const waiters = this.extendWaiters
-    this.extendWaiters = []
+  /**
+   * @param {Driver} d
+   * @param {(w: Waiter) => void} how
+   */
+  settleExtends(d, how) {
+    const waiters = d.extendWaiters
+    d.extendWaiters = []
     for (const w of waiters) how(w)
   }
 
-  /** @param {Error} error */
-  failAll(error) {
-    const waiters = [this.acquireWaiter, ...this.extendWaiters, this.releaseWaiter]
-    this.acquireWaiter = null
-    this.extendWaiters = []
-    this.releaseWaiter = null
+  /**
+   * @param {Driver} d
+   * @param {Error} error
+   */
+  failAll(d, error) {
+    const waiters = [d.acquireWaiter, ...d.extendWaiters, d.releaseWaiter]
+    d.acquireWaiter = null
+    d.extendWaiters = []
+    d.releaseWaiter = null
     for (const w of waiters) w?.reject(error)
   }
 
   /**
-   * Runs the acquisition the machine started when it was built.
-   * @param {AbortSignal | undefined} signal
-   * @returns {Promise<void>}
+   * Applies `extend` or `release` to `d`'s machine; throws its typed error
+   * (the machine is then unchanged).
+   * @param {Driver} d
+   * @param {number} kind
    */
-  acquire(signal) {
-    return new Promise((resolve, reject) => {
-      /** @type {(() => void) | null} */
-      let onAbort = null
-      const finish = () => {
-        if (onAbort !== null) signal?.removeEventListener('abort', onAbort)
+  request(d, kind) {
+    /** @type {number | string} */
+    let result
+    try {
+      result = this.host.request(d.slot, kind, clock())
+    } catch (e) {
+      throw fromNative(e, 'usage')
+    }
+    this.result(d, result)
+  }
+
+  /**
+   * A waiter that keeps the shared timer referenced while it is pending.
+   * @param {(v: any) => void} resolve
+   * @param {(e: unknown) => void} reject
+   * @returns {Waiter}
+   */
+  waiter(resolve, reject) {
+    this.wait(1)
+    let settled = false
+    const done = () => {
+      if (!settled) {
+        settled = true
+        this.wait(-1)
       }
-      this.acquireWaiter = {
-        resolve: (v) => {
-          finish()
-          resolve(v)
-        },
-        reject: (e) => {
-          finish()
-          reject(e)
-        },
-      }
-      if (signal !== undefined) {
-        onAbort = () => {
-          if (this.acquireWaiter === null) return
-          this.cancelCause = signal.reason
-          // Release while acquiring cancels: the machine answers acquire_failed(cancelled).
-          const machine = this.machine
-          this.feed(() => machine.driveJson(`{"type":"release","now":${clock()}}`))
-        }
-        signal.addEventListener('abort', onAbort, { once: true })
-      }
-      const machine = this.machine
-      this.feed(() => machine.driveDrain())
-    })
+    }
+    return {
+      resolve: (v) => {
+        done()
+        resolve(v)
+      },
+      reject: (e) => {
+        done()
+        reject(e)
+      },
+    }
   }
 }
 
@@ -514,12 +488,18 @@ class Driver {
 class Lease {
   /** @type {Driver} */
   #driver
+  /** @type {Engine} */
+  #engine
   /** @type {Promise<string> | null} */
   #releasing = null
 
-  /** @param {Driver} driver */
-  constructor(driver) {
+  /**
+   * @param {Driver} driver
+   * @param {Engine} engine
+   */
+  constructor(driver, engine) {
     this.#driver = driver
+    this.#engine = engine
   }
 
   /** Locked resources, sorted. @returns {string[]} */
@@ -565,7 +545,8 @@ class Lease {
 
   /** The machine's state: `held`, `extending`, `lost`, `releasing`, `released`. @returns {string} */
   get state() {
-    return this.#driver.machine.state
+    const d = this.#driver
+    return d.done ? d.finalState : this.#engine.host.state(d.slot)
   }
 
   /** Why the lease was lost (`expired`, `extension_failed`, `rejected`), or `null`. @returns {string | null} */
@@ -575,7 +556,7 @@ class Lease {
 
   /** Milliseconds of validity left now (0 once expired, lost or released). @returns {number} */
   remaining() {
-    const state = this.#driver.machine.state
+    const state = this.state
     if (state !== 'held' && state !== 'extending') return 0
     return Math.max(0, this.validUntil - clock())
   }
@@ -588,16 +569,21 @@ class Lease {
    * @returns {Promise<boolean>}
    */
   extend() {
-    const driver = this.#driver
+    const d = this.#driver
+    const engine = this.#engine
     return new Promise((resolve, reject) => {
-      const waiter = { resolve, reject }
-      driver.extendWaiters.push(waiter)
+      if (d.done) {
+        reject(new UsageError('INVALID_STATE', `extend is not allowed once the lease is ${d.finalState}`))
+        return
+      }
+      const waiter = engine.waiter(resolve, reject)
+      d.extendWaiters.push(waiter)
       try {
-        driver.input(`{"type":"extend","now":${clock()}}`)
+        engine.request(d, EXTEND)
       } catch (e) {
-        driver.extendWaiters = driver.extendWaiters.filter((w) => w !== waiter)
-        if (e instanceof UsageError && e.code === 'LEASE_LOST' && driver.lost !== null) reject(driver.lost)
-        else reject(e)
+        d.extendWaiters = d.extendWaiters.filter((w) => w !== waiter)
+        if (e instanceof UsageError && e.code === 'LEASE_LOST' && d.lost !== null) waiter.reject(d.lost)
+        else waiter.reject(e)
       }
     })
   }
@@ -610,24 +596,30 @@ class Lease {
    * @returns {Promise<string>}
    */
   release() {
-    const driver = this.#driver
+    const d = this.#driver
+    const engine = this.#engine
     const promise = new Promise((resolve, reject) => {
-      if (driver.releaseWaiter !== null) {
+      if (d.done) {
+        reject(new UsageError('INVALID_STATE', `release is not allowed once the lease is ${d.finalState}`))
+        return
+      }
+      if (d.releaseWaiter !== null) {
         // The machine refuses a second release with its typed error.
         try {
-          driver.input(`{"type":"release","now":${clock()}}`)
+          engine.request(d, RELEASE)
           reject(new InternalError('a second release was accepted'))
         } catch (e) {
           reject(e)
         }
         return
       }
-      driver.releaseWaiter = { resolve, reject }
+      const waiter = engine.waiter(resolve, reject)
+      d.releaseWaiter = waiter
       try {
-        driver.input(`{"type":"release","now":${clock()}}`)
+        engine.request(d, RELEASE)
       } catch (e) {
-        driver.releaseWaiter = null
-        reject(e)
+        d.releaseWaiter = null
+        waiter.reject(e)
       }
     })
     if (this.#releasing === null) {
@@ -645,8 +637,7 @@ class Lease {
       await this.#releasing
       return
     }
-    const state = this.#driver.machine.state
-    if (state === 'released' || state === 'failed') return
+    if (this.#driver.done) return
     await this.release()
   }
 }
@@ -658,20 +649,12 @@ class Lease {
  * per master), with fencing tokens.
  */
 class Redlock {
-  /** @type {import('./clients.js').Adapter[]} */
-  #adapters
   /** @type {Record<string, unknown>} */
   #base
-  /** `#base` as JSON text (the config of every lease but its seed). */
-  #baseJson = ''
-  /** `#base`, validated by the core once. @type {InstanceType<typeof native.MachineTemplate>} */
-  #template
-  /** Native machines no lease references any more, ready to be rebuilt. @type {InstanceType<typeof native.NativeMachine>[]} */
-  #pool = []
-  /** Returns a driver's native machine to `#pool` once the driver is collected. */
-  #recycler = new FinalizationRegistry((/** @type {InstanceType<typeof native.NativeMachine>} */ machine) => {
-    if (this.#pool.length < POOL_LIMIT) this.#pool.push(machine)
-  })
+  /** @type {Engine} */
+  #engine
+  /** A seed given in the options: every lease uses it (else 64 random bits each). */
+  #keepSeed = false
 
   /**
    * @param {Iterable<unknown>} clients one client per master
@@ -682,46 +665,26 @@ class Redlock {
       throw new InvalidInputError(`clients must be an array of Redis clients (one per master), got ${describe(clients)}`)
     }
     const list = [.../** @type {Iterable<unknown>} */ (clients)]
-    this.#adapters = list.map((c, i) => adapt(c, `clients[${i}]`))
+    const adapters = list.map((c, i) => adapt(c, `clients[${i}]`))
     const o = optionsObject('options', options, REDLOCK_OPTION_KEYS)
     this.#base = { nodes: list.length, ttl: 10_000, ...configPart(o) }
+    this.#keepSeed = o.seed !== undefined
+    const { events, notify } = eventsOf(o.onEvent)
     /** Metrics and lifecycle events of every lease (see the README for names and payloads). */
-    this.events = new EventEmitter()
-    if (o.onEvent !== undefined) {
-      if (typeof o.onEvent !== 'function') throw new InvalidInputError('onEvent must be a function')
-      this.events.on('event', /** @type {(...args: any[]) => void} */ (o.onEvent))
-    }
-    this.#baseJson = toJson(this.#base, 'options')
+    this.events = events
+    /** @type {InstanceType<typeof native.RedlockHost>} */
+    let host
     try {
-      this.#template = new native.MachineTemplate('redlock', this.#baseJson)
+      host = new native.RedlockHost(toJson(this.#base, 'options'))
     } catch (e) {
       throw fromNative(e, 'config')
     }
-    /**
-     * @param {string} type
-     * @param {any} event
-     * @param {string[]} resources
-     */
-    this.notify = (type, event, resources) => {
-      const name = camelKey(type)
-      const events = this.events
-      if (events.listenerCount(name) === 0 && events.listenerCount('event') === 0) return
-      const payload = { ...camel(event), type: name, resources }
-      try {
-        events.emit(name, payload)
-        events.emit('event', payload)
-      } catch (e) {
-        // A listener threw: report it like any uncaught error, outside the drive loop.
-        process.nextTick(() => {
-          throw e
-        })
-      }
-    }
+    this.#engine = new Engine(host, adapters, notify)
   }
 
   /** Number of masters. */
   get nodes() {
-    return this.#adapters.length
+    return this.#engine.adapters.length
   }
 
   /**
@@ -733,42 +696,76 @@ class Redlock {
    * @param {Record<string, unknown>} [options]
    * @returns {Promise<Lease>}
    */
-  async acquire(resources, options = {}) {
+  acquire(resources, options) {
+    try {
+      return this.#acquire(resources, options)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /**
+   * @param {unknown} resources
+   * @param {unknown} options
+   * @returns {Promise<Lease>}
+   */
+  #acquire(resources, options) {
     const list = resourceList(resources)
     const o = optionsObject('acquire options', options, ACQUIRE_OPTION_KEYS)
-    const signal = o.signal
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new InvalidInputError(`signal must be an AbortSignal, got ${describe(signal)}`)
-    }
-    const timeout = o.timeout === undefined || o.timeout === null ? null : integer('timeout', o.timeout)
+    const { signal, timeout } = signalAndTimeout(o)
     signal?.throwIfAborted()
-    const part = configPart(o)
-    const initJson = `{"now":${clock()},"resources":${JSON.stringify(list)},"value":"${newLockValue()}","timeout":${timeout}}`
-    /** @type {InstanceType<typeof native.NativeMachine>} */
-    let machine
+    let autoExtend = false
+    /** @type {string | null} */
+    let configJson = null
+    let keepSeed = this.#keepSeed
+    if (o.autoExtend !== undefined) autoExtend = boolean('autoExtend', o.autoExtend)
+    if (o.ttl !== undefined || o.driftFactor !== undefined || o.nodeTimeout !== undefined || o.retry !== undefined ||
+        o.fencing !== undefined || o.namespace !== undefined || o.seed !== undefined ||
+        (o.autoExtend === false && this.#base.auto_extend === true)) {
+      const part = configPart(o)
+      configJson = toJson({ ...this.#base, ...part }, 'options')
+      keepSeed = keepSeed || o.seed !== undefined
+    }
+    const engine = this.#engine
+    const { buffer, offset } = random(24)
+    /** @type {string} */
+    let started
     try {
-      if (Object.keys(part).length === 0) {
-        const recycled = this.#pool.pop()
-        if (recycled !== undefined) {
-          this.#template.rebuild(recycled, initJson, String(randomSeed()))
-          machine = recycled
-        } else {
-          machine = this.#template.build(initJson, String(randomSeed()))
-        }
-      } else {
-        const config = { ...this.#base, ...part }
-        if (config.rng_seed === undefined) config.rng_seed = randomSeed()
-        machine = new native.NativeMachine('redlock', toJson(config, 'config'), initJson)
-      }
+      started = engine.host.start(clock(), JSON.stringify(list), buffer, offset, keepSeed, autoExtend, timeout ?? -1, configJson)
     } catch (e) {
       throw fromNative(e, 'config')
     }
-    const driver = new Driver(machine, this.#adapters, list, this.notify)
-    // Once nothing references the driver (its lease, pending replies, its
-    // timer), its native machine is reused for a later lease.
-    this.#recycler.register(driver, machine)
-    await driver.acquire(signal)
-    return new Lease(driver)
+    const batch = fromJson(started)
+    const d = new Driver(batch[0], list, engine.adapters.length)
+    engine.drivers[d.slot] = d
+    return new Promise((resolve, reject) => {
+      /** @type {(() => void) | null} */
+      let onAbort = null
+      d.acquireWaiter = engine.waiter(
+        () => {
+          if (onAbort !== null) signal?.removeEventListener('abort', onAbort)
+          resolve(new Lease(d, engine))
+        },
+        (e) => {
+          if (onAbort !== null) signal?.removeEventListener('abort', onAbort)
+          reject(e)
+        }
+      )
+      if (signal !== undefined) {
+        onAbort = () => {
+          if (d.acquireWaiter === null || d.done) return
+          d.cancelCause = signal.reason
+          // Release while acquiring cancels: the machine answers acquire_failed(cancelled).
+          try {
+            engine.request(d, RELEASE)
+          } catch (e) {
+            engine.failAll(d, /** @type {Error} */ (e))
+          }
+        }
+        signal.addEventListener('abort', onAbort, { once: true })
+      }
+      engine.batch(d, batch, 1)
+    })
   }
 
   /**
@@ -786,16 +783,7 @@ class Redlock {
     const [options, routine] =
       typeof optionsOrRoutine === 'function' ? [{}, optionsOrRoutine] : [optionsOrRoutine ?? {}, maybeRoutine]
     if (typeof routine !== 'function') throw new InvalidInputError('using() needs a routine: using(resources, [options], async (signal, lease) => ...)')
-    const lease = await this.acquire(resources, { autoExtend: true, ...options })
-    let result
-    try {
-      result = await routine(lease.signal, lease)
-    } catch (error) {
-      await lease.release().catch(() => {})
-      throw error
-    }
-    await lease.release()
-    return result
+    return withLease(this.acquire(resources, { autoExtend: true, ...options }), routine)
   }
 }
 

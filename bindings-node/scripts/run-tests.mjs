@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm test`: type-checks and compiles the TypeScript tests (tsc), then runs them
 // with `node --test`, one file at a time: the API tests and the conformance
-// vectors need nothing else; each live test file starts its own redis-server
-// processes through conformance/live/servers.sh and stops them.
+// vectors need nothing else; each live test file starts its own servers
+// (redis-server, etcd, ZooKeeper, PostgreSQL) through conformance/live/servers.sh
+// and stops them.
 //
 //   npm test                       everything
 //   FENCELOCK_SKIP_LIVE=1 npm test API tests and vectors only
@@ -39,7 +40,18 @@ if (run(process.execPath, [tsc, '-p', 'tsconfig.test.json']) !== 0) process.exit
 
 const filter = process.argv[2] ?? ''
 const dir = join(root, 'build', 'test')
-const order = ['api', 'vectors', 'live-redlock', 'live-faults', 'live-paused-holder']
+const order = [
+  'api',
+  'api-backends',
+  'vectors',
+  'live-redlock',
+  'live-faults',
+  'live-paused-holder',
+  'live-etcd',
+  'live-zookeeper',
+  'live-zookeeper-ensemble',
+  'live-postgres',
+]
 const files = readdirSync(dir)
   .filter((f) => f.endsWith('.test.mjs') && f.includes(filter))
   .filter((f) => !(process.env.FENCELOCK_SKIP_LIVE && f.startsWith('live-')))

@@ -14,8 +14,10 @@
 #![deny(unsafe_code)]
 
 mod fault;
+pub mod gateway;
 mod json;
 mod machines;
+mod redlock_host;
 
 use fencelock_core::fence::{REDIS_FENCED_SET, REDIS_FENCED_SET_SHA1};
 use fencelock_core::redlock::Script;
@@ -24,7 +26,7 @@ use napi::bindgen_prelude::{BigInt, Buffer, Either};
 use napi_derive::napi;
 
 use crate::fault::{fault, invalid, Result};
-use crate::machines::Hosted;
+use crate::machines::{Config, Hosted};
 
 /// `Number.MAX_SAFE_INTEGER` as `f64` (2^53 - 1).
 const MAX_SAFE_F64: f64 = 9_007_199_254_740_991.0;
@@ -34,9 +36,9 @@ const MAX_SAFE_F64: f64 = 9_007_199_254_740_991.0;
 #[napi]
 pub const BIGINT_MARKER: &str = json::BIGINT_MARKER;
 
-/// A core state machine, chosen by name (`"redlock"`, ...), built from the
-/// vectors' `config` and `init` objects (as JSON text) and driven with their
-/// inputs.
+/// A core state machine, chosen by name (`"redlock"`, `"etcd_mutex"`, ...),
+/// built from the vectors' `config` and `init` objects (as JSON text) and
+/// driven with their inputs.
 #[napi]
 pub struct NativeMachine {
     name: &'static str,
@@ -69,6 +71,18 @@ fn int_value(value: f64) -> Result<i64> {
     }
 }
 
+fn node_id(node: f64) -> Result<u16> {
+    let node = whole("node", node)?;
+    u16::try_from(node).map_err(|_| invalid(format!("node {node} is out of range")))
+}
+
+/// A deadline as a JavaScript number (`-1`: none). Times stay below 2^53 (the
+/// core refuses later ones), so the conversion is exact.
+#[allow(clippy::cast_precision_loss)]
+fn deadline(t: Option<u64>) -> f64 {
+    t.map_or(-1.0, |t| t as f64)
+}
+
 #[napi]
 impl NativeMachine {
     /// Builds machine `machine` from `config` and `init` (JSON text of the
@@ -76,10 +90,10 @@ impl NativeMachine {
     /// not convert, or the core's configuration error code.
     #[napi(constructor, catch_unwind)]
     pub fn new(machine: String, config_json: String, init_json: String) -> Result<Self> {
-        let entry = machines::entry(&machine)?;
+        let config = Config::parse(&machine, &config_json)?;
         Ok(NativeMachine {
-            name: entry.name,
-            inner: (entry.build)(&config_json, &init_json)?,
+            name: config.name(),
+            inner: config.build(&init_json, None)?,
         })
     }
 
@@ -98,7 +112,7 @@ impl NativeMachine {
         self.inner.drain_json()
     }
 
-    /// The host's fast path for the commonest input: an integer reply
+    /// The host's fast path for the commonest Redlock input: an integer reply
     /// (`{type: "reply", now, req, node, result: {type: "int", value}}`), then
     /// drains like [`NativeMachine::step_json`].
     #[napi(catch_unwind)]
@@ -109,23 +123,30 @@ impl NativeMachine {
         node: f64,
         value: f64,
     ) -> Result<Option<String>> {
-        let (now, req, node) = (whole("now", now)?, whole("req", req)?, whole("node", node)?);
-        let node =
-            u16::try_from(node).map_err(|_| invalid(format!("node {node} is out of range")))?;
-        let value = int_value(value)?;
-        self.inner.reply_int(now, req, node, value)?;
+        let (now, req, node) = (whole("now", now)?, whole("req", req)?, node_id(node)?);
+        self.inner.reply_int(now, req, node, int_value(value)?)?;
         self.inner.drain_json()
     }
 
     /// The host's drive-loop form of [`NativeMachine::step_json`]: one call that
     /// also reports the next timeout. Returns the timeout alone as a number
     /// (`-1`: no timer) when the input produced no output, else the outputs in
-    /// the compact form `[timeout_or_null, tables, item...]` (an `eval` command
-    /// is `[req, node, script, keys_index, args_index]` into `tables`; any other
-    /// output is its vocabulary object).
+    /// the compact form `[timeout_or_null, ...]`: for Redlock `[timeout, tables,
+    /// item...]` (an `eval` command is `[req, node, script, keys_index,
+    /// args_index]` into `tables`); for etcd machines `[timeout, item...]` with
+    /// each command as its JSON-gateway request `{req, path, body, watch}`,
+    /// `cancel_watch` as `{cancel: req}`; for the others `[timeout, output...]`
+    /// with the vocabulary objects.
     #[napi(catch_unwind)]
     pub fn drive_json(&mut self, input_json: String) -> Result<Either<f64, String>> {
         self.inner.handle_json(&input_json)?;
+        self.timed()
+    }
+
+    /// [`NativeMachine::drive_json`] for a `timeout` input at `now`.
+    #[napi(catch_unwind)]
+    pub fn drive_timeout(&mut self, now: f64) -> Result<Either<f64, String>> {
+        self.inner.handle_timeout(whole("now", now)?)?;
         self.timed()
     }
 
@@ -138,11 +159,8 @@ impl NativeMachine {
         node: f64,
         value: f64,
     ) -> Result<Either<f64, String>> {
-        let (now, req, node) = (whole("now", now)?, whole("req", req)?, whole("node", node)?);
-        let node =
-            u16::try_from(node).map_err(|_| invalid(format!("node {node} is out of range")))?;
-        let value = int_value(value)?;
-        self.inner.reply_int(now, req, node, value)?;
+        let (now, req, node) = (whole("now", now)?, whole("req", req)?, node_id(node)?);
+        self.inner.reply_int(now, req, node, int_value(value)?)?;
         self.timed()
     }
 
@@ -153,16 +171,47 @@ impl NativeMachine {
         self.timed()
     }
 
+    /// etcd machines: delivers the JSON-gateway answer to request `req` (a
+    /// response body, any HTTP status; or, with `line`, one line of a watch
+    /// stream), decoded by the core's codec against the command it answers,
+    /// then drains like [`NativeMachine::drive_json`]. Returns `null` when a
+    /// watch line does not answer the watch yet (nothing was applied).
+    #[napi(catch_unwind)]
+    pub fn drive_gateway(
+        &mut self,
+        now: f64,
+        req: f64,
+        body: Buffer,
+        line: bool,
+    ) -> Result<Option<Either<f64, String>>> {
+        let (now, req) = (whole("now", now)?, whole("req", req)?);
+        if !self.inner.gateway_reply(now, req, body.as_ref(), line)? {
+            return Ok(None);
+        }
+        self.timed().map(Some)
+    }
+
+    /// etcd machines: request `req` got no answer from the transport (`kind`:
+    /// `timeout`, `connection`, `server`, `lease_not_found` or `protocol`),
+    /// then drains like [`NativeMachine::drive_json`].
+    #[napi(catch_unwind)]
+    pub fn drive_gateway_failure(
+        &mut self,
+        now: f64,
+        req: f64,
+        kind: String,
+        message: String,
+    ) -> Result<Either<f64, String>> {
+        let (now, req) = (whole("now", now)?, whole("req", req)?);
+        self.inner.gateway_failure(now, req, &kind, &message)?;
+        self.timed()
+    }
+
     fn timed(&mut self) -> Result<Either<f64, String>> {
         let timeout = self.inner.poll_timeout();
         match self.inner.drain_compact(timeout)? {
             Some(text) => Ok(Either::B(text)),
-            None => Ok(Either::A(timeout.map_or(-1.0, |t| {
-                // Times stay below 2^53 (the core refuses later ones): exact.
-                #[allow(clippy::cast_precision_loss)]
-                let t = t as f64;
-                t
-            }))),
+            None => Ok(Either::A(deadline(timeout))),
         }
     }
 
@@ -199,14 +248,14 @@ impl NativeMachine {
         self.inner.state()
     }
 
-    /// The getters this machine has besides `state` (`["lease"]` for Redlock).
+    /// The getters this machine has besides `state` (`["lease"]` for Redlock,
+    /// `["lock"]` or `["leader"]` for the others).
     #[napi(getter)]
     pub fn views(&self) -> Vec<&'static str> {
         self.inner.views().to_vec()
     }
 
-    /// The getter named `key` (one of `views`) as JSON text; the lease for
-    /// Redlock (`null` before acquisition; kept after loss and release).
+    /// The getter named `key` (one of `views`) as JSON text.
     #[napi(catch_unwind)]
     pub fn view_json(&self, key: String) -> Result<String> {
         self.inner.view_json(&key)
@@ -214,23 +263,22 @@ impl NativeMachine {
 }
 
 /// A machine's configuration, validated once, from which the host builds one
-/// machine per operation (a Redlock instance builds one per lease).
+/// machine per operation.
 #[napi]
 pub struct MachineTemplate {
-    name: &'static str,
-    inner: Box<dyn machines::Template>,
+    config: Config,
 }
 
 #[napi]
 impl MachineTemplate {
     /// Validates `config` (JSON text) for machine `machine`: throws
-    /// `INVALID_INPUT` or the core's configuration error code.
+    /// `INVALID_INPUT` or the core's configuration error code (ZooKeeper
+    /// configurations are validated when a machine is built: they depend on
+    /// the session timeout).
     #[napi(constructor, catch_unwind)]
     pub fn new(machine: String, config_json: String) -> Result<Self> {
-        let entry = machines::entry(&machine)?;
         Ok(MachineTemplate {
-            name: entry.name,
-            inner: (entry.template)(&config_json)?,
+            config: Config::parse(&machine, &config_json)?,
         })
     }
 
@@ -239,25 +287,9 @@ impl MachineTemplate {
     #[napi(catch_unwind)]
     pub fn build(&self, init_json: String, seed: Option<String>) -> Result<NativeMachine> {
         Ok(NativeMachine {
-            name: self.name,
-            inner: self.inner.build(&init_json, parse_seed(seed)?)?,
+            name: self.config.name(),
+            inner: self.config.build(&init_json, parse_seed(seed)?)?,
         })
-    }
-
-    /// Replaces `target`'s machine with a new one built from `init` (as
-    /// [`MachineTemplate::build`]), so a host can reuse native objects it no
-    /// longer references elsewhere instead of allocating one per operation.
-    #[napi(catch_unwind)]
-    pub fn rebuild(
-        &self,
-        target: &mut NativeMachine,
-        init_json: String,
-        seed: Option<String>,
-    ) -> Result<()> {
-        let inner = self.inner.build(&init_json, parse_seed(seed)?)?;
-        target.name = self.name;
-        target.inner = inner;
-        Ok(())
     }
 }
 
@@ -272,15 +304,14 @@ fn parse_seed(seed: Option<String>) -> Result<Option<u64>> {
 /// Names of the machines this build exposes.
 #[napi(catch_unwind)]
 pub fn machine_names() -> Vec<&'static str> {
-    machines::MACHINES.iter().map(|e| e.name).collect()
+    machines::NAMES.to_vec()
 }
 
 /// Checks a machine's `config` (JSON text) without building a machine: throws
 /// `INVALID_INPUT` or the core's configuration error code.
 #[napi(catch_unwind)]
 pub fn check_config(machine: String, config_json: String) -> Result<()> {
-    let entry = machines::entry(&machine)?;
-    (entry.check_config)(&config_json)
+    Config::parse(&machine, &config_json).map(drop)
 }
 
 /// A lock value from 16 bytes of the host's CSPRNG (a version 4 UUID string), as

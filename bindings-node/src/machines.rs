@@ -1,6 +1,6 @@
 //! Every core machine the module exposes, keyed by the name vectors use in their
 //! `machine` field. A machine is built from its JSON `config` and `init` and
-//! driven with JSON inputs; outputs, state and lease come back as JSON text.
+//! driven with JSON inputs; outputs, state and getters come back as JSON text.
 //!
 //! Adding a machine: implement [`CoreMachine`] for it and add one [`Entry`] to
 //! [`MACHINES`]. Nothing else in the module (nor the JavaScript layer's generic
@@ -9,14 +9,18 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use fencelock_core::advisory::{self, AdvisoryConfig};
+use fencelock_core::etcd::{self, EtcdConfig};
 use fencelock_core::redlock::{
     AcquireArgs, Command, Input, NodeReply, Output, Redlock, RedlockConfig,
 };
+use fencelock_core::wire::etcd_gateway;
+use fencelock_core::zookeeper::{self, ZooKeeperConfig};
 use fencelock_core::{ConfigError, Machine, Millis, NodeId, RequestId, UsageError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::fault::{fault, invalid, Code, Result};
+use crate::fault::{fault, invalid, Code, Result, INTERNAL};
 use crate::json;
 
 /// A core machine whose inputs and outputs have a JSON form.
@@ -29,63 +33,48 @@ where
     fn state_name(&self) -> &'static str;
     /// Getters the vectors of this machine may check besides `outputs`,
     /// `timeout`, `state` and `error` (`lease` for Redlock; `lock` / `leader`
-    /// for etcd machines).
+    /// for the others).
     const VIEWS: &'static [&'static str];
     /// The getter named `key` (one of [`CoreMachine::VIEWS`]) as JSON text.
     fn view_text(&self, key: &str) -> Result<String>;
-    /// `{type: "reply", now, req, node, result: {type: "int", value}}`, for
-    /// machines whose hosts answer with integer replies (the host's fast path).
-    fn int_reply(now: u64, req: u64, node: u16, value: i64) -> Option<Self::Input>;
-    /// An `eval` command's parts (request, node, script name, keys, args), for
-    /// the drive loop's compact form; `None` for any other output.
-    fn as_eval(output: &Self::Output) -> Option<EvalParts<'_>>;
-}
-
-/// The parts of an `eval` command.
-pub struct EvalParts<'a> {
-    /// Request id.
-    pub req: u64,
-    /// Node.
-    pub node: u16,
-    /// Script name (`acquire`, ...).
-    pub script: &'static str,
-    /// `KEYS` (shared between the commands of one fan-out).
-    pub keys: &'a Arc<[String]>,
-    /// `ARGV` (shared likewise).
-    pub args: &'a Arc<[String]>,
 }
 
 impl CoreMachine for Redlock {
+    const VIEWS: &'static [&'static str] = &["lease"];
     fn state_name(&self) -> &'static str {
         self.state().name()
     }
-
-    const VIEWS: &'static [&'static str] = &["lease"];
-
     fn view_text(&self, _key: &str) -> Result<String> {
         json::to_text(&self.lease())
     }
+}
 
-    fn int_reply(now: u64, req: u64, node: u16, value: i64) -> Option<Input> {
-        Some(Input::Reply {
-            now: Millis(now),
-            req: RequestId(req),
-            node: Some(NodeId(node)),
-            result: NodeReply::Int { value },
-        })
-    }
-
-    fn as_eval(output: &Output) -> Option<EvalParts<'_>> {
-        match output {
-            Output::Command(Command::Eval(eval)) => Some(EvalParts {
-                req: eval.req.0,
-                node: eval.node.0,
-                script: eval.script.name(),
-                keys: &eval.keys,
-                args: &eval.args,
-            }),
-            _ => None,
+macro_rules! lock_machine {
+    ($t:ty) => {
+        impl CoreMachine for $t {
+            const VIEWS: &'static [&'static str] = &["lock"];
+            fn state_name(&self) -> &'static str {
+                self.state().name()
+            }
+            fn view_text(&self, _key: &str) -> Result<String> {
+                json::to_text(&self.lock())
+            }
         }
+    };
+}
+lock_machine!(etcd::Mutex);
+lock_machine!(etcd::Election);
+lock_machine!(zookeeper::Lock);
+lock_machine!(zookeeper::Election);
+lock_machine!(advisory::Lock);
+
+impl CoreMachine for etcd::Observer {
+    const VIEWS: &'static [&'static str] = &["leader"];
+    fn state_name(&self) -> &'static str {
+        self.state().name()
+    }
+    fn view_text(&self, _key: &str) -> Result<String> {
+        json::to_text(&self.leader())
     }
 }
 
@@ -93,14 +82,18 @@ impl CoreMachine for Redlock {
 pub trait Hosted {
     /// Applies one input (JSON text); on error the machine is unchanged.
     fn handle_json(&mut self, input: &str) -> Result<()>;
-    /// Applies an integer reply (see [`CoreMachine::int_reply`]).
-    fn reply_int(&mut self, now: u64, req: u64, node: u16, value: i64) -> Result<()>;
+    /// Applies a timeout input.
+    fn handle_timeout(&mut self, now: u64) -> Result<()>;
+    /// Applies an integer reply from a Redis node (Redlock only).
+    fn reply_int(&mut self, _now: u64, _req: u64, _node: u16, _value: i64) -> Result<()> {
+        Err(invalid("only a redlock machine takes integer replies"))
+    }
     /// The next output as JSON text, if any.
     fn poll_output_json(&mut self) -> Result<Option<String>>;
     /// Every queued output as a JSON array, or `None` when there are none.
     fn drain_json(&mut self) -> Result<Option<String>>;
-    /// Every queued output in the drive loop's compact form (see
-    /// [`write_compact`]), or `None` when there are none.
+    /// Every queued output in the drive loop's compact form, or `None` when
+    /// there are none (see [`NativeMachine::drive_json`](crate::NativeMachine)).
     fn drain_compact(&mut self, timeout: Option<u64>) -> Result<Option<String>>;
     /// When the host should deliver the next timeout.
     fn poll_timeout(&self) -> Option<u64>;
@@ -110,188 +103,484 @@ pub trait Hosted {
     fn views(&self) -> &'static [&'static str];
     /// The getter named `key` as JSON text.
     fn view_json(&self, key: &str) -> Result<String>;
+    /// Delivers an etcd JSON-gateway answer (a body, or one watch line) to
+    /// request `req`; `false` when a watch line does not answer yet.
+    fn gateway_reply(&mut self, _now: u64, _req: u64, _body: &[u8], _line: bool) -> Result<bool> {
+        Err(invalid("only etcd machines have an etcd gateway"))
+    }
+    /// Delivers a transport failure for etcd request `req`.
+    fn gateway_failure(&mut self, _now: u64, _req: u64, _kind: &str, _message: &str) -> Result<()> {
+        Err(invalid("only etcd machines have an etcd gateway"))
+    }
 }
 
-impl<M> Hosted for M
+fn parse_input<M>(text: &str) -> Result<M::Input>
 where
-    M: CoreMachine,
+    M: Machine,
     M::Input: DeserializeOwned,
-    M::Output: Serialize,
 {
-    fn handle_json(&mut self, input: &str) -> Result<()> {
-        let input: M::Input = parse("input", input)?;
-        Machine::handle_input(self, input).map_err(usage)
+    parse("input", text)
+}
+
+fn drain_all<M: Machine>(m: &mut M) -> Vec<M::Output> {
+    std::iter::from_fn(|| m.poll_output()).collect()
+}
+
+/// `[timeout` for a compact text.
+fn write_timeout(text: &mut String, timeout: Option<u64>) {
+    match timeout {
+        Some(t) => {
+            let _ = write!(text, "[{t}");
+        }
+        None => text.push_str("[null"),
+    }
+}
+
+/// Implements the generic part of [`Hosted`] for a [`CoreMachine`] reached
+/// through `$field` (the machine itself, or a wrapper's field).
+macro_rules! hosted_common {
+    ($m:ident => $get:expr, $get_mut:expr) => {
+        fn handle_json(&mut self, input: &str) -> Result<()> {
+            let input = parse_input::<M>(input)?;
+            let $m = self;
+            Machine::handle_input($get_mut, input).map_err(usage)
+        }
+
+        fn poll_output_json(&mut self) -> Result<Option<String>> {
+            let $m = self;
+            Machine::poll_output($get_mut)
+                .map(|o| json::to_text(&o))
+                .transpose()
+        }
+
+        fn drain_json(&mut self) -> Result<Option<String>> {
+            let $m = self;
+            let outputs = drain_all($get_mut);
+            if outputs.is_empty() {
+                return Ok(None);
+            }
+            json::to_text(&outputs).map(Some)
+        }
+
+        fn poll_timeout(&self) -> Option<u64> {
+            let $m = self;
+            Machine::poll_timeout($get).map(|t| t.0)
+        }
+
+        fn state(&self) -> &'static str {
+            let $m = self;
+            $get.state_name()
+        }
+
+        fn views(&self) -> &'static [&'static str] {
+            M::VIEWS
+        }
+
+        fn view_json(&self, key: &str) -> Result<String> {
+            if M::VIEWS.contains(&key) {
+                let $m = self;
+                $get.view_text(key)
+            } else {
+                Err(invalid(format!(
+                    "no getter {key:?}; this machine has {}",
+                    M::VIEWS.join(", ")
+                )))
+            }
+        }
+    };
+}
+
+/// A machine whose host runs its commands from their vocabulary objects
+/// (ZooKeeper, PostgreSQL, and the low-level Redlock machine).
+pub struct Plain<M>(pub M);
+
+/// Machines with a timeout input of the usual shape.
+pub trait TimeoutInput: Machine {
+    /// `{type: "timeout", now}`.
+    fn timeout(now: u64) -> Self::Input;
+}
+
+impl TimeoutInput for Redlock {
+    fn timeout(now: u64) -> Input {
+        Input::Timeout { now: Millis(now) }
+    }
+}
+impl TimeoutInput for zookeeper::Lock {
+    fn timeout(now: u64) -> zookeeper::Input {
+        zookeeper::Input::Timeout { now: Millis(now) }
+    }
+}
+impl TimeoutInput for zookeeper::Election {
+    fn timeout(now: u64) -> zookeeper::Input {
+        zookeeper::Input::Timeout { now: Millis(now) }
+    }
+}
+impl TimeoutInput for advisory::Lock {
+    fn timeout(now: u64) -> advisory::Input {
+        advisory::Input::Timeout { now: Millis(now) }
+    }
+}
+macro_rules! etcd_timeout {
+    ($t:ty) => {
+        impl TimeoutInput for $t {
+            fn timeout(now: u64) -> etcd::Input {
+                etcd::Input::Timeout { now: Millis(now) }
+            }
+        }
+    };
+}
+etcd_timeout!(etcd::Mutex);
+etcd_timeout!(etcd::Election);
+etcd_timeout!(etcd::Observer);
+
+impl<M> Hosted for Plain<M>
+where
+    M: CoreMachine + TimeoutInput + 'static,
+    M::Input: DeserializeOwned,
+    M::Output: Serialize + 'static,
+{
+    hosted_common!(m => &m.0, &mut m.0);
+
+    fn handle_timeout(&mut self, now: u64) -> Result<()> {
+        self.0.handle_input(M::timeout(now)).map_err(usage)
     }
 
     fn reply_int(&mut self, now: u64, req: u64, node: u16, value: i64) -> Result<()> {
-        let input = M::int_reply(now, req, node, value)
-            .ok_or_else(|| invalid("this machine takes no integer replies"))?;
-        Machine::handle_input(self, input).map_err(usage)
-    }
-
-    fn poll_output_json(&mut self) -> Result<Option<String>> {
-        Machine::poll_output(self)
-            .map(|o| json::to_text(&o))
-            .transpose()
-    }
-
-    fn drain_json(&mut self) -> Result<Option<String>> {
-        let outputs: Vec<M::Output> = std::iter::from_fn(|| Machine::poll_output(self)).collect();
-        if outputs.is_empty() {
-            return Ok(None);
+        let any: &mut dyn std::any::Any = &mut self.0;
+        match any.downcast_mut::<Redlock>() {
+            Some(redlock) => redlock
+                .handle_input(Input::Reply {
+                    now: Millis(now),
+                    req: RequestId(req),
+                    node: Some(NodeId(node)),
+                    result: NodeReply::Int { value },
+                })
+                .map_err(usage),
+            None => Err(invalid("only a redlock machine takes integer replies")),
         }
-        json::to_text(&outputs).map(Some)
     }
 
     fn drain_compact(&mut self, timeout: Option<u64>) -> Result<Option<String>> {
-        let first = Machine::poll_output(self);
-        let Some(first) = first else {
+        let any: &mut dyn std::any::Any = &mut self.0;
+        if let Some(redlock) = any.downcast_mut::<Redlock>() {
+            let outputs = drain_all(redlock);
+            if outputs.is_empty() {
+                return Ok(None);
+            }
+            return write_redlock_compact(timeout, &outputs).map(Some);
+        }
+        let Some(first) = self.0.poll_output() else {
             return Ok(None);
         };
-        let outputs: Vec<M::Output> = std::iter::once(first)
-            .chain(std::iter::from_fn(|| Machine::poll_output(self)))
-            .collect();
-        write_compact::<M>(timeout, &outputs).map(Some)
-    }
-
-    fn poll_timeout(&self) -> Option<u64> {
-        Machine::poll_timeout(self).map(|m| m.0)
-    }
-
-    fn state(&self) -> &'static str {
-        self.state_name()
-    }
-
-    fn views(&self) -> &'static [&'static str] {
-        M::VIEWS
-    }
-
-    fn view_json(&self, key: &str) -> Result<String> {
-        if M::VIEWS.contains(&key) {
-            self.view_text(key)
-        } else {
-            Err(invalid(format!(
-                "no getter {key:?}; this machine has {}",
-                M::VIEWS.join(", ")
-            )))
+        let mut text = String::with_capacity(128);
+        write_timeout(&mut text, timeout);
+        let mut next = Some(first);
+        while let Some(output) = next {
+            text.push(',');
+            text.push_str(&json::to_text(&output)?);
+            next = self.0.poll_output();
         }
+        text.push(']');
+        Ok(Some(text))
     }
 }
 
-/// The drive loop's compact form of a batch of outputs: one JSON array
-/// `[timeout, tables, item...]`. `timeout` is the next deadline (or `null`);
-/// `tables` lists the distinct `keys` / `args` arrays of the batch's `eval`
-/// commands; an `eval` command is the array `[req, node, script, keys_index,
-/// args_index]`; every other output is its usual JSON object. A fan-out to N
-/// nodes shares one `keys` and one `args` array, so the text is a quarter of
-/// the plain form's and parses that much faster.
-pub fn write_compact<M>(timeout: Option<u64>, outputs: &[M::Output]) -> Result<String>
-where
-    M: CoreMachine,
-    M::Input: DeserializeOwned,
-    M::Output: Serialize,
-{
-    fn index<'a>(tables: &mut Vec<&'a Arc<[String]>>, table: &'a Arc<[String]>) -> usize {
-        match tables
-            .iter()
-            .position(|t| Arc::ptr_eq(t, table) || ***t == **table)
-        {
-            Some(i) => i,
-            None => {
-                tables.push(table);
-                tables.len() - 1
-            }
-        }
-    }
+/// The Redlock drive loop's compact form of a batch of outputs: one JSON array
+/// `[timeout, tables, item...]`. `tables` lists the distinct `keys` / `args`
+/// arrays of the batch's `eval` commands; an `eval` command is the array `[req,
+/// node, script, keys_index, args_index]`; every other output is its usual JSON
+/// object.
+pub fn write_redlock_compact(timeout: Option<u64>, outputs: &[Output]) -> Result<String> {
     let mut tables: Vec<&Arc<[String]>> = Vec::new();
     let mut items = String::with_capacity(64 * outputs.len());
     for output in outputs {
         items.push(',');
-        match M::as_eval(output) {
-            Some(eval) => {
-                let (k, a) = (index(&mut tables, eval.keys), index(&mut tables, eval.args));
+        match output {
+            Output::Command(Command::Eval(eval)) => {
+                let (k, a) = (
+                    table_index(&mut tables, &eval.keys),
+                    table_index(&mut tables, &eval.args),
+                );
                 let _ = write!(
                     items,
                     "[{},{},\"{}\",{k},{a}]",
-                    eval.req, eval.node, eval.script
+                    eval.req.0,
+                    eval.node.0,
+                    eval.script.name()
                 );
             }
-            None => items.push_str(&json::to_text(output)?),
+            other => items.push_str(&json::to_text(other)?),
         }
     }
     let mut text = String::with_capacity(items.len() + 128);
-    match timeout {
-        Some(t) => {
-            let _ = write!(text, "[{t},");
-        }
-        None => text.push_str("[null,"),
-    }
+    write_timeout(&mut text, timeout);
+    text.push(',');
     text.push_str(&json::to_text(&tables)?);
     text.push_str(&items);
     text.push(']');
     Ok(text)
 }
 
-/// A machine's validated configuration, from which the host builds one machine
-/// per operation without parsing the configuration again.
-pub trait Template {
-    /// Builds a machine from `init` (JSON text), with `seed` as its jitter seed
-    /// when given.
-    fn build(&self, init: &str, seed: Option<u64>) -> Result<Box<dyn Hosted>>;
-}
-
-struct RedlockTemplate(RedlockConfig);
-
-impl Template for RedlockTemplate {
-    fn build(&self, init: &str, seed: Option<u64>) -> Result<Box<dyn Hosted>> {
-        let args: AcquireArgs = parse("init", init)?;
-        let machine = match seed {
-            Some(seed) => {
-                let mut config = self.0.clone();
-                config.rng_seed = seed;
-                Redlock::new(&config, args)
-            }
-            None => Redlock::new(&self.0, args),
+fn table_index<'a>(tables: &mut Vec<&'a Arc<[String]>>, table: &'a Arc<[String]>) -> usize {
+    match tables
+        .iter()
+        .position(|t| Arc::ptr_eq(t, table) || ***t == **table)
+    {
+        Some(i) => i,
+        None => {
+            tables.push(table);
+            tables.len() - 1
         }
-        .map_err(self::config)?;
-        Ok(Box::new(machine))
     }
 }
 
-/// One machine the module can build.
-pub struct Entry {
-    /// The name in vectors' `machine` field.
-    pub name: &'static str,
-    /// Builds the machine from its `config` and `init` (JSON text).
-    pub build: fn(&str, &str) -> Result<Box<dyn Hosted>>,
-    /// Checks a `config` (JSON text) alone, for hosts that validate early.
-    pub check_config: fn(&str) -> Result<()>,
-    /// Validates a `config` (JSON text) once, for building many machines.
-    pub template: fn(&str) -> Result<Box<dyn Template>>,
+/// An etcd machine with the commands it has sent through the JSON-gateway
+/// codec and not yet had answered, so their response bodies can be decoded
+/// (the codec needs the command to read its response).
+pub struct Gateway<M> {
+    machine: M,
+    pending: Vec<etcd::Command>,
 }
 
-/// Every machine this build exposes.
-pub const MACHINES: &[Entry] = &[Entry {
-    name: "redlock",
-    build: build_redlock,
-    check_config: check_redlock_config,
-    template: redlock_template,
-}];
+impl<M> Gateway<M> {
+    /// Wraps a machine.
+    pub fn new(machine: M) -> Self {
+        Gateway {
+            machine,
+            pending: Vec::new(),
+        }
+    }
+}
 
-/// Looks a machine up by name.
-pub fn entry(name: &str) -> Result<&'static Entry> {
-    MACHINES.iter().find(|e| e.name == name).ok_or_else(|| {
-        let known: Vec<&str> = MACHINES.iter().map(|e| e.name).collect();
-        invalid(format!(
-            "unknown machine {name:?}; this build has {}",
-            known.join(", ")
-        ))
-    })
+impl<M> Hosted for Gateway<M>
+where
+    M: CoreMachine<Input = etcd::Input, Output = etcd::Output> + TimeoutInput,
+{
+    hosted_common!(m => &m.machine, &mut m.machine);
+
+    fn handle_timeout(&mut self, now: u64) -> Result<()> {
+        self.machine.handle_input(M::timeout(now)).map_err(usage)
+    }
+
+    /// `[timeout, item...]`: a command is `{"req", "path", "body", "watch"}`
+    /// (its gateway request, encoded by the core's codec and remembered until
+    /// answered), `cancel_watch` is `{"cancel": req}`, an event is `{"event":
+    /// ...}`.
+    fn drain_compact(&mut self, timeout: Option<u64>) -> Result<Option<String>> {
+        let Some(first) = self.machine.poll_output() else {
+            return Ok(None);
+        };
+        let mut text = String::with_capacity(256);
+        write_timeout(&mut text, timeout);
+        let mut next = Some(first);
+        while let Some(output) = next {
+            text.push(',');
+            match output {
+                etcd::Output::Command(etcd::Command::CancelWatch { watch }) => {
+                    self.pending.retain(|c| c.req() != Some(watch));
+                    let _ = write!(text, "{{\"cancel\":{}}}", watch.0);
+                }
+                etcd::Output::Command(command) => {
+                    let (Some(req), Some(request)) =
+                        (command.req(), etcd_gateway::encode(&command))
+                    else {
+                        return Err(fault(INTERNAL, "a command without a gateway request"));
+                    };
+                    let watch = matches!(command, etcd::Command::Watch { .. });
+                    let _ = write!(
+                        text,
+                        "{{\"req\":{},\"path\":\"{}\",\"watch\":{watch},\"body\":",
+                        req.0, request.path
+                    );
+                    text.push_str(&json::to_text(&request.body)?);
+                    text.push('}');
+                    self.pending.push(command);
+                }
+                other => text.push_str(&json::to_text(&other)?),
+            }
+            next = self.machine.poll_output();
+        }
+        text.push(']');
+        Ok(Some(text))
+    }
+
+    fn gateway_reply(&mut self, now: u64, req: u64, body: &[u8], line: bool) -> Result<bool> {
+        let index = self
+            .pending
+            .iter()
+            .position(|c| c.req() == Some(RequestId(req)));
+        let result = match index {
+            Some(_) if line => match etcd_gateway::watch_reply(body) {
+                Some(reply) => reply,
+                None => return Ok(false),
+            },
+            Some(i) => etcd_gateway::reply(&self.pending[i], body),
+            // Not a request this wrapper sent (or already answered): the machine
+            // tells unknown from duplicate and late replies itself.
+            None => etcd::Reply::error(
+                etcd::ErrorKind::Protocol,
+                "reply for a request the host does not know",
+            ),
+        };
+        self.machine
+            .handle_input(etcd::Input::Reply {
+                now: Millis(now),
+                req: RequestId(req),
+                result,
+            })
+            .map_err(usage)?;
+        if let Some(i) = index {
+            self.pending.swap_remove(i);
+        }
+        Ok(true)
+    }
+
+    fn gateway_failure(&mut self, now: u64, req: u64, kind: &str, message: &str) -> Result<()> {
+        let kind = match kind {
+            "timeout" => etcd::ErrorKind::Timeout,
+            "connection" => etcd::ErrorKind::Connection,
+            "server" => etcd::ErrorKind::Server,
+            "lease_not_found" => etcd::ErrorKind::LeaseNotFound,
+            "protocol" => etcd::ErrorKind::Protocol,
+            other => return Err(invalid(format!("unknown error kind {other:?}"))),
+        };
+        self.machine
+            .handle_input(etcd::Input::Reply {
+                now: Millis(now),
+                req: RequestId(req),
+                result: etcd::Reply::error(kind, message),
+            })
+            .map_err(usage)?;
+        self.pending.retain(|c| c.req() != Some(RequestId(req)));
+        Ok(())
+    }
+}
+
+/// A machine's configuration, validated as far as it can be without `init`,
+/// from which the host builds one machine per operation.
+#[derive(Clone, Debug)]
+pub enum Config {
+    /// `redlock`.
+    Redlock(RedlockConfig),
+    /// `etcd_mutex`, `etcd_election`, `etcd_observer` (the name says which).
+    Etcd(&'static str, EtcdConfig),
+    /// `zookeeper_lock`, `zookeeper_election` (validated at build: the session
+    /// timeout comes with `init`).
+    ZooKeeper(&'static str, ZooKeeperConfig),
+    /// `advisory_lock`.
+    Advisory(AdvisoryConfig),
+}
+
+/// Names of the machines this build exposes.
+pub const NAMES: [&str; 7] = [
+    "redlock",
+    "etcd_mutex",
+    "etcd_election",
+    "etcd_observer",
+    "zookeeper_lock",
+    "zookeeper_election",
+    "advisory_lock",
+];
+
+impl Config {
+    /// Parses `config` (JSON text) for machine `name` and validates what can be.
+    pub fn parse(name: &str, text: &str) -> Result<Config> {
+        let name = NAMES.iter().copied().find(|n| *n == name).ok_or_else(|| {
+            invalid(format!(
+                "unknown machine {name:?}; this build has {}",
+                NAMES.join(", ")
+            ))
+        })?;
+        Ok(match name {
+            "redlock" => {
+                let cfg: RedlockConfig = parse("config", text)?;
+                cfg.validate().map_err(config)?;
+                Config::Redlock(cfg)
+            }
+            "zookeeper_lock" | "zookeeper_election" => {
+                Config::ZooKeeper(name, parse("config", text)?)
+            }
+            "advisory_lock" => {
+                let cfg: AdvisoryConfig = parse("config", text)?;
+                cfg.validate().map_err(config)?;
+                Config::Advisory(cfg)
+            }
+            _ => {
+                let cfg: EtcdConfig = parse("config", text)?;
+                cfg.validate().map_err(config)?;
+                Config::Etcd(name, cfg)
+            }
+        })
+    }
+
+    /// The machine's vector name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Config::Redlock(_) => "redlock",
+            Config::Etcd(name, _) | Config::ZooKeeper(name, _) => name,
+            Config::Advisory(_) => "advisory_lock",
+        }
+    }
+
+    /// Builds a machine from `init` (JSON text), with `seed` as the jitter seed
+    /// when given. etcd machines come wrapped for the JSON-gateway codec.
+    pub fn build(&self, init: &str, seed: Option<u64>) -> Result<Box<dyn Hosted>> {
+        fn seeded<C: Clone>(cfg: &C, seed: Option<u64>, set: fn(&mut C, u64)) -> C {
+            let mut c = cfg.clone();
+            if let Some(seed) = seed {
+                set(&mut c, seed);
+            }
+            c
+        }
+        Ok(match self {
+            Config::Redlock(cfg) => {
+                let args: AcquireArgs = parse("init", init)?;
+                let machine = match seed {
+                    Some(seed) => {
+                        let mut cfg = cfg.clone();
+                        cfg.rng_seed = seed;
+                        Redlock::new(&cfg, args)
+                    }
+                    None => Redlock::new(cfg, args),
+                };
+                Box::new(Plain(machine.map_err(config)?))
+            }
+            Config::ZooKeeper(name, cfg) => {
+                let cfg = seeded(cfg, seed, |c, s| c.rng_seed = s);
+                if *name == "zookeeper_lock" {
+                    let args: zookeeper::LockArgs = parse("init", init)?;
+                    Box::new(Plain(zookeeper::Lock::new(&cfg, args).map_err(config)?))
+                } else {
+                    let args: zookeeper::ElectionArgs = parse("init", init)?;
+                    Box::new(Plain(zookeeper::Election::new(&cfg, args).map_err(config)?))
+                }
+            }
+            Config::Advisory(cfg) => {
+                let cfg = seeded(cfg, seed, |c, s| c.rng_seed = s);
+                let args: advisory::LockArgs = parse("init", init)?;
+                Box::new(Plain(advisory::Lock::new(&cfg, args).map_err(config)?))
+            }
+            Config::Etcd(name, cfg) => {
+                let cfg = seeded(cfg, seed, |c, s| c.rng_seed = s);
+                match *name {
+                    "etcd_mutex" => Box::new(Gateway::new(
+                        etcd::Mutex::new(&cfg, parse("init", init)?).map_err(config)?,
+                    )),
+                    "etcd_election" => Box::new(Gateway::new(
+                        etcd::Election::new(&cfg, parse("init", init)?).map_err(config)?,
+                    )),
+                    _ => Box::new(Gateway::new(
+                        etcd::Observer::new(&cfg, parse("init", init)?).map_err(config)?,
+                    )),
+                }
+            }
+        })
+    }
 }
 
 /// Deserializes JSON text into `T`; errors name the offending field
 /// (`config.retry.base_delay: invalid type ...`).
-fn parse<T: DeserializeOwned>(what: &str, text: &str) -> Result<T> {
+pub fn parse<T: DeserializeOwned>(what: &str, text: &str) -> Result<T> {
     let mut de = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -314,22 +603,4 @@ pub fn usage(e: UsageError) -> napi::Error<Code> {
 /// A core configuration error as a thrown error with its stable code.
 pub fn config(e: ConfigError) -> napi::Error<Code> {
     fault(e.code(), e)
-}
-
-fn build_redlock(config_json: &str, init: &str) -> Result<Box<dyn Hosted>> {
-    let cfg: RedlockConfig = parse("config", config_json)?;
-    let args: AcquireArgs = parse("init", init)?;
-    let machine = Redlock::new(&cfg, args).map_err(config)?;
-    Ok(Box::new(machine))
-}
-
-fn check_redlock_config(config_json: &str) -> Result<()> {
-    let cfg: RedlockConfig = parse("config", config_json)?;
-    cfg.validate().map(drop).map_err(config)
-}
-
-fn redlock_template(config_json: &str) -> Result<Box<dyn Template>> {
-    let cfg: RedlockConfig = parse("config", config_json)?;
-    cfg.validate().map_err(config)?;
-    Ok(Box::new(RedlockTemplate(cfg)))
 }

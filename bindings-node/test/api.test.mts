@@ -260,45 +260,68 @@ describe('fencing helpers', () => {
 })
 
 describe('drive loop (with scripted clients)', () => {
+  type Entry = { value: string; sentAt: number; ranAt: number; answeredAt: number; script: string }
+  const scriptName = Object.fromEntries(redlockScripts().map((s) => [s.sha1, s.name]))
+
   /**
    * An ioredis-shaped client that answers 1 to every script (grant, extended,
    * released) after a random delay, and records what each lease sent to it.
+   * `ordered`: it runs commands one at a time in arrival order, like one
+   * connection to one server; otherwise each command runs after its own
+   * random delay (an unordered client: the drive loop must wait for replies).
    */
-  function scriptedClient(log: { value: string; sentAt: number; answeredAt: number }[]) {
-    const answer = (_sha: string, _n: number, ...rest: string[]) => {
-      const entry = { value: String(rest[rest.length - (rest.length > 2 ? 3 : 1)]), sentAt: performance.now(), answeredAt: Infinity }
+  function scriptedClient(log: Entry[], ordered: boolean) {
+    let tail = Promise.resolve()
+    const answer = (sha: string, _n: number, ...rest: string[]) => {
+      const lockValue = rest.find((x) => /^[0-9a-f]{8}-[0-9a-f]{4}-/.test(String(x))) ?? '?'
+      const entry: Entry = { value: String(lockValue).replace(/[.][0-9]+$/, ''), sentAt: performance.now(), ranAt: Infinity, answeredAt: Infinity, script: scriptName[sha] ?? sha }
       log.push(entry)
-      return new Promise((resolve) =>
-        setTimeout(() => {
-          entry.answeredAt = performance.now()
-          resolve(1)
-        }, Math.random() * 3)
-      )
+      const run = () =>
+        new Promise<number>((resolve) =>
+          setTimeout(() => {
+            entry.ranAt = entry.answeredAt = performance.now()
+            resolve(1)
+          }, Math.random() * 3)
+        )
+      if (!ordered) return run()
+      const result = tail.then(run)
+      tail = result.then(() => {})
+      return result
     }
-    return { evalsha: answer, eval: answer, pipeline: () => undefined }
+    return { evalsha: answer, eval: answer, pipeline: () => undefined, isCluster: !ordered }
   }
 
-  test("one lease's commands reach a node one at a time, in order; nodes and leases run concurrently", async () => {
-    const logs = Array.from({ length: 5 }, () => [] as { value: string; sentAt: number; answeredAt: number }[])
-    const redlock = new Redlock(logs.map(scriptedClient), { ttl: 10_000 })
-    const cycles = async (worker: number) => {
-      for (let i = 0; i < 40; i++) {
-        const lease = await redlock.acquire(`drive-${worker}`)
-        await lease.extend()
-        assert.strictEqual(await lease.release(), 'released')
-      }
-    }
-    await Promise.all([0, 1, 2, 3].map(cycles))
-    for (const log of logs) {
-      const byLease = new Map<string, { sentAt: number; answeredAt: number }[]>()
-      for (const entry of log) (byLease.get(entry.value) ?? byLease.set(entry.value, []).get(entry.value)!).push(entry)
-      for (const entries of byLease.values()) {
-        for (let i = 1; i < entries.length; i++) {
-          assert.ok(entries[i]!.sentAt >= entries[i - 1]!.answeredAt, 'a command overtook the previous one of its lease')
+  for (const ordered of [true, false]) {
+    test(`one lease's commands run on a node in emission order (${ordered ? 'one connection: written without waiting' : 'an unordered client: each waits for the previous reply'}); nodes and leases run concurrently`, async () => {
+      const logs = Array.from({ length: 5 }, () => [] as Entry[])
+      const redlock = new Redlock(
+        logs.map((log) => scriptedClient(log, ordered)),
+        { ttl: 10_000 }
+      )
+      const cycles = async (worker: number) => {
+        for (let i = 0; i < 40; i++) {
+          const lease = await redlock.acquire(`drive-${worker}`)
+          await lease.extend()
+          assert.strictEqual(await lease.release(), 'released')
         }
       }
-    }
-  })
+      await Promise.all([0, 1, 2, 3].map(cycles))
+      let overlapped = 0
+      for (const log of logs) {
+        const byLease = new Map<string, Entry[]>()
+        for (const entry of log) (byLease.get(entry.value) ?? byLease.set(entry.value, []).get(entry.value)!).push(entry)
+        for (const entries of byLease.values()) {
+          assert.deepStrictEqual(entries.map((e) => e.script), ['acquire', 'extend', 'release'], 'a lease ran its scripts out of order')
+          for (let i = 1; i < entries.length; i++) {
+            assert.ok(entries[i]!.ranAt >= entries[i - 1]!.ranAt, 'a command ran before the previous one of its lease')
+            if (!ordered) assert.ok(entries[i]!.sentAt >= entries[i - 1]!.answeredAt, 'a command overtook the previous one of its lease')
+            if (entries[i]!.sentAt < entries[i - 1]!.answeredAt) overlapped += 1
+          }
+        }
+      }
+      if (ordered) assert.ok(overlapped > 0, 'on one connection, commands follow each other without waiting for replies')
+    })
+  }
 })
 
 test('the CommonJS and ES module entries share one set of classes', () => {
