@@ -15,11 +15,11 @@ use super::protocol::{
     LockInfo, LostReason, Op, OpResponse, Output, RangeRequest, ReleaseOutcome, Reply, Sort,
     SortOrder, SortTarget, State,
 };
-use crate::pending::Requests;
 use super::ElectionArgs;
 use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::fence::FencingToken;
+use crate::pending::Requests;
 use crate::types::{Millis, RequestId, MAX_TIME};
 use crate::Machine;
 

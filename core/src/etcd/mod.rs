@@ -48,8 +48,8 @@
 //! 8. Predecessor range: `name/ .. name0`, sort by create revision descending,
 //!    limit 1, `max_create_revision = my_rev - 1` — only the immediate predecessor
 //!    is ever watched, so a release wakes one waiter. Empty → step 10.
-//! 9. Watch mode: watch the predecessor's key from the range's header revision
-//!    + 1 (a delete between the range and the watch is replayed; the
+//! 9. Watch mode: watch the predecessor's key from the revision after the range's
+//!    header revision (a delete between the range and the watch is replayed; the
 //!    predecessor's own last write, already in the read, is not — an election
 //!    leader's proclaim would otherwise wake the waiter after every read). Any
 //!    watch answer — events, compaction, cancellation — → back to 8 (the

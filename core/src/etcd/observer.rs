@@ -11,9 +11,9 @@ use super::protocol::{
     Command, ErrorKind, Event, Input, Leader, ObserveFailure, Output, RangeRequest, Reply, Sort,
     SortOrder, SortTarget, State,
 };
-use crate::pending::Requests;
 use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
+use crate::pending::Requests;
 use crate::types::{Millis, RequestId, MAX_TIME};
 use crate::Machine;
 
