@@ -304,6 +304,23 @@ def lock_basics():
                  state="released", lock=lock(ours(3), TOKEN, 1004, check_valid))])
 
     c = Client()
+    init_expect, steps, valid = held(c)
+    lock_vector(
+        "release_whose_delete_reply_was_lost_is_released",
+        "The delete's reply is lost (connection loss, e.g. a leader failing over): it may "
+        "have run. The retry finds no node: that is our own delete, so the outcome is "
+        "released, not already_expired (as ZooKeeper's recipes treat a retried delete).",
+        config(), lock_init(), init_expect,
+        steps + [
+            step(release(3000), outputs=[c.delete(ours(3))], state="releasing"),
+            step(reply(3002, 3, ERR("connection", "ConnectionLoss")),
+                 outputs=[request_error(3, "connection", "ConnectionLoss")],
+                 state="releasing"),
+            step(timeout(3500), outputs=[c.delete(ours(3))], state="releasing"),
+            step(reply(3502, 4, ERR("no_node", "NoNode")),
+                 outputs=[released("released", 1996)], state="released")])
+
+    c = Client()
     init_expect, created = opening(c, 3, stat=False)
     lock_vector(
         "create_without_stat_confirms_owner_with_exists",

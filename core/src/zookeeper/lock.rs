@@ -155,6 +155,8 @@ struct Engine {
     purpose: Option<Purpose>,
     /// Cleanup: whether we deleted a node of ours; what is left to delete.
     deleted: bool,
+    /// A delete of the current target got no answer (it may have run).
+    delete_may_have_run: bool,
     cleanup_attempts: u32,
     delete_target: Option<Arc<str>>,
     to_delete: Vec<Arc<str>>,
@@ -214,6 +216,7 @@ impl Engine {
             phase: Phase::Acquiring,
             purpose: None,
             deleted: false,
+            delete_may_have_run: false,
             cleanup_attempts: 0,
             delete_target: None,
             to_delete: Vec::new(),
@@ -667,6 +670,9 @@ impl Engine {
                 kind: ErrorKind::NoNode,
                 ..
             } => {
+                // After an attempt whose reply was lost, the node being gone is
+                // most likely that attempt's doing (ZooKeeper's recipes read it so).
+                self.deleted |= self.delete_may_have_run;
                 self.next_delete();
                 Ok(())
             }
@@ -707,7 +713,13 @@ impl Engine {
             // A create that failed may have happened: look for our guid.
             Tag::Create | Tag::List | Tag::Watch => self.retry(Tag::List),
             Tag::EnsurePath | Tag::Confirm => self.retry(tag),
-            Tag::Delete | Tag::Sweep => self.cleanup_retry(tag),
+            Tag::Delete | Tag::Sweep => {
+                if tag == Tag::Delete && matches!(kind, ErrorKind::Connection | ErrorKind::Timeout)
+                {
+                    self.delete_may_have_run = true;
+                }
+                self.cleanup_retry(tag);
+            }
             Tag::Orphan => {}
         }
     }
@@ -813,6 +825,7 @@ impl Engine {
     /// Deletes the next node of ours, or finishes.
     fn next_delete(&mut self) {
         self.cleanup_attempts = 0;
+        self.delete_may_have_run = false;
         match self.to_delete.pop() {
             Some(target) => {
                 self.delete_target = Some(target.clone());

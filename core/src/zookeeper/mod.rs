@@ -91,7 +91,8 @@
 //! contender for as long as the session lives: kazoo #732, CURATOR-678). Nothing is
 //! deleted when the node is known gone (session expired, node deleted, or owned by
 //! another session). Then `acquire_failed{reason}` or `released{outcome}`
-//! (`released`: we deleted it; `already_expired`: it was gone).
+//! (`released`: we deleted it — a retry that finds no node after an attempt whose
+//! reply was lost counts as ours; `already_expired`: it was gone).
 //!
 //! Every request times out after `request_timeout`, except the orphan deletes of
 //! step 3 (fire and forget). Before an input is applied, the machine fires every
