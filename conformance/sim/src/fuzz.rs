@@ -283,3 +283,243 @@ pub fn resp_decode(data: &[u8]) {
         }
     }
 }
+
+// ----------------------------------------------------------------------------
+// Every machine, from the conformance vectors.
+
+use std::fmt::Debug;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use fencelock_core::advisory::{self, AdvisoryConfig};
+use fencelock_core::etcd::{self, EtcdConfig};
+use fencelock_core::wire::etcd_gateway;
+use fencelock_core::zookeeper::{self, ZooKeeperConfig};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// Every vector file of `conformance/vectors`, parsed, read once.
+fn all_vectors() -> &'static [Value] {
+    static VECTORS: OnceLock<Vec<Value>> = OnceLock::new();
+    VECTORS.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vectors");
+        let mut files = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        files
+            .iter()
+            .filter_map(|path| std::fs::read_to_string(path).ok())
+            .filter_map(|text| serde_json::from_str::<Value>(&text).ok())
+            .collect()
+    })
+}
+
+/// The machine vectors (those that build a machine).
+fn machine_vectors() -> Vec<&'static Value> {
+    all_vectors()
+        .iter()
+        .filter(|v| v["machine"].is_string() && v["expect_init"].get("error").is_none())
+        .collect()
+}
+
+/// Every command of the etcd gateway codec vectors (captured from a real etcd).
+fn gateway_commands() -> &'static [etcd::Command] {
+    static COMMANDS: OnceLock<Vec<etcd::Command>> = OnceLock::new();
+    COMMANDS.get_or_init(|| {
+        all_vectors()
+            .iter()
+            .filter(|v| v["codec"] == "etcd_gateway")
+            .flat_map(|v| v["cases"].as_array().cloned().unwrap_or_default())
+            .filter_map(|case| serde_json::from_value(case["command"].clone()).ok())
+            .collect()
+    })
+}
+
+/// Builds the vector's machine, or `None` when its config does not parse (never
+/// for the vectors this reads).
+fn build<M, C, I>(
+    vector: &Value,
+    new: impl Fn(&C, I) -> Result<M, fencelock_core::ConfigError>,
+) -> Option<M>
+where
+    C: DeserializeOwned,
+    I: DeserializeOwned,
+{
+    let config: C = serde_json::from_value(vector["config"].clone()).ok()?;
+    let init: I = serde_json::from_value(vector["init"].clone()).ok()?;
+    new(&config, init).ok()
+}
+
+/// Replays a vector's inputs with the bytes' mutations and checks the contract
+/// every machine shares after each one.
+fn mutate_and_check<M>(machine: &mut M, vector: &Value, bytes: &mut Bytes<'_>)
+where
+    M: Machine + Debug,
+    M::Input: DeserializeOwned,
+    M::Output: Serialize,
+{
+    let steps: Vec<Value> = vector["steps"]
+        .as_array()
+        .map(|steps| steps.iter().map(|s| s["input"].clone()).collect())
+        .unwrap_or_default();
+    if steps.is_empty() {
+        return;
+    }
+    let mut last = vector["init"]["now"].as_u64().unwrap_or(0);
+    drain_all(machine);
+    let mut queue: Vec<Value> = steps.clone();
+    let mut applied = 0;
+    while applied < 256 && !queue.is_empty() {
+        applied += 1;
+        let mut input = queue.remove(0);
+        match bytes.u8() % 12 {
+            // Skip it.
+            5 => continue,
+            // Deliver it twice.
+            6 => queue.insert(0, input.clone()),
+            // Later by a little (later inputs may then look like time going back).
+            7 => shift(&mut input, u64::from(bytes.u8() % 50)),
+            // A timer first.
+            8 => {
+                let at = last + u64::from(bytes.u8()) * 4;
+                queue.insert(0, input);
+                input = json!({"type": "timeout", "now": at});
+            }
+            // Swap with the next input.
+            9 if !queue.is_empty() => {
+                let next = queue.remove(0);
+                queue.insert(0, input);
+                input = next;
+            }
+            // Another request id.
+            10 if input.get("req").is_some() => {
+                input["req"] = json!(u64::from(bytes.u8() % 24));
+            }
+            // Another step's reply (of any kind) for this request.
+            11 if input.get("result").is_some() => {
+                let other = &steps[usize::from(bytes.u8()) % steps.len()];
+                if let Some(result) = other.get("result") {
+                    input["result"] = result.clone();
+                }
+            }
+            _ => {}
+        }
+        // Keep the input's time at or after the last accepted one most of the time.
+        if !bytes.u8().is_multiple_of(8) {
+            let now = input["now"].as_u64().unwrap_or(last);
+            if now < last {
+                input["now"] = json!(last);
+            }
+        }
+        let Ok(parsed) = serde_json::from_value::<M::Input>(input.clone()) else {
+            continue;
+        };
+        let now = input["now"].as_u64().unwrap_or(0);
+        let before = format!("{machine:?}");
+        match machine.handle_input(parsed) {
+            Ok(()) => {
+                last = last.max(now);
+                drain_all(machine);
+                if let Some(deadline) = machine.poll_timeout() {
+                    assert!(
+                        deadline.0 > now,
+                        "{}: deadline {deadline} not after {now}",
+                        vector["description"]
+                    );
+                }
+            }
+            Err(error) => {
+                assert!(!error.code().is_empty());
+                assert_eq!(
+                    before,
+                    format!("{machine:?}"),
+                    "a rejected input changed the machine"
+                );
+                assert!(machine.poll_output().is_none(), "a rejected input emitted");
+            }
+        }
+    }
+}
+
+fn shift(input: &mut Value, by: u64) {
+    if let Some(now) = input["now"].as_u64() {
+        input["now"] = json!(now + by);
+    }
+}
+
+fn drain_all<M: Machine>(machine: &mut M)
+where
+    M::Output: Serialize,
+{
+    for _ in 0..10_000 {
+        let Some(output) = machine.poll_output() else {
+            return;
+        };
+        // Every output must have its JSON form (what bindings hand to hosts).
+        assert!(serde_json::to_value(&output).is_ok());
+    }
+    panic!("a machine kept emitting");
+}
+
+/// Arbitrary bytes choose a conformance vector (any machine: Redlock, the etcd
+/// mutex / election / observer, the ZooKeeper lock / election, the PostgreSQL
+/// advisory lock) and mutate its inputs: dropped, delivered twice, swapped, made
+/// later, preceded by timers, sent with other request ids or with another step's
+/// reply. Invariants: no panic; a rejected input changes nothing and emits
+/// nothing; every output serializes; deadlines lie after the input's time.
+pub fn machine_inputs(data: &[u8]) {
+    let vectors = machine_vectors();
+    if vectors.is_empty() {
+        return;
+    }
+    let mut bytes = Bytes { data, pos: 0 };
+    let vector = vectors[usize::from(bytes.u16()) % vectors.len()];
+    macro_rules! run {
+        ($config:ty, $new:expr) => {
+            if let Some(mut machine) = build::<_, $config, _>(vector, $new) {
+                mutate_and_check(&mut machine, vector, &mut bytes);
+            }
+        };
+    }
+    match vector["machine"].as_str().unwrap_or_default() {
+        "redlock" => run!(RedlockConfig, Redlock::new),
+        "etcd_mutex" => run!(EtcdConfig, etcd::Mutex::new),
+        "etcd_election" => run!(EtcdConfig, etcd::Election::new),
+        "etcd_observer" => run!(EtcdConfig, etcd::Observer::new),
+        "zookeeper_lock" => run!(ZooKeeperConfig, zookeeper::Lock::new),
+        "zookeeper_election" => run!(ZooKeeperConfig, zookeeper::Election::new),
+        "advisory_lock" => run!(AdvisoryConfig, advisory::Lock::new),
+        _ => {}
+    }
+}
+
+/// Arbitrary bytes as an etcd JSON-gateway response body (for every kind of
+/// command the machines send) and as a watch stream line: decoding never panics,
+/// and a refused body has a stable code.
+pub fn etcd_gateway_decode(data: &[u8]) {
+    for command in gateway_commands() {
+        match etcd_gateway::decode(command, data) {
+            Ok(reply) => assert!(serde_json::to_value(&reply).is_ok()),
+            Err(error) => assert!(error.code().starts_with("ETCD_GATEWAY_")),
+        }
+        let _ = etcd_gateway::reply(command, data);
+    }
+    match etcd_gateway::decode_watch_line(data) {
+        Ok(_) => {}
+        Err(error) => assert!(error.code().starts_with("ETCD_GATEWAY_")),
+    }
+}

@@ -34,3 +34,20 @@ fn resp_decode_corpus() {
     assert!(n > 0, "empty corpus");
     println!("resp_decode: {n} inputs");
 }
+
+#[test]
+fn machine_inputs_corpus() {
+    let n = replay("machine_inputs", fencelock_sim::fuzz::machine_inputs);
+    assert!(n > 0, "empty corpus");
+    println!("machine_inputs: {n} inputs");
+}
+
+#[test]
+fn etcd_gateway_decode_corpus() {
+    let n = replay(
+        "etcd_gateway_decode",
+        fencelock_sim::fuzz::etcd_gateway_decode,
+    );
+    assert!(n > 0, "empty corpus");
+    println!("etcd_gateway_decode: {n} inputs");
+}
