@@ -70,6 +70,8 @@ pub mod backoff;
 mod error;
 pub mod etcd;
 pub mod fence;
+#[cfg(feature = "lean-json")]
+pub mod json;
 mod pending;
 pub mod redlock;
 mod types;

@@ -6,18 +6,73 @@
 //! One generic driver runs every machine; each machine only says how it is built
 //! and which getters its vectors may check. A codec vector (`"codec"`) lists
 //! request / response pairs for a wire codec.
+//!
+//! With the `lean-json` feature every machine vector runs twice: once through
+//! serde, once through the serde-free codec (`fencelock_core::json`), whose
+//! output text must also equal serde_json's byte for byte.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use fencelock_core::advisory::{self, AdvisoryConfig};
 use fencelock_core::etcd::{self, EtcdConfig};
-use fencelock_core::redlock::{AcquireArgs, Redlock, RedlockConfig};
+#[cfg(feature = "lean-json")]
+use fencelock_core::json::{from_json, to_json, FromJson, ToJson};
+use fencelock_core::redlock::{Redlock, RedlockConfig};
 use fencelock_core::zookeeper::{self, ZooKeeperConfig};
 use fencelock_core::{ConfigError, Machine};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
+
+/// Which JSON codec reads the vector's values and writes the machine's.
+#[derive(Clone, Copy, Debug)]
+enum Codec {
+    Serde,
+    #[cfg(feature = "lean-json")]
+    Lean,
+}
+
+/// A vocabulary type: readable and writable by every codec under test.
+#[cfg(feature = "lean-json")]
+trait Vocab: DeserializeOwned + Serialize + FromJson + ToJson {}
+#[cfg(feature = "lean-json")]
+impl<T: DeserializeOwned + Serialize + FromJson + ToJson> Vocab for T {}
+/// A vocabulary type: readable and writable by every codec under test.
+#[cfg(not(feature = "lean-json"))]
+trait Vocab: DeserializeOwned + Serialize {}
+#[cfg(not(feature = "lean-json"))]
+impl<T: DeserializeOwned + Serialize> Vocab for T {}
+
+/// A getter's value written by a codec (the lean one must write serde's text).
+trait Writable: Serialize {
+    #[cfg(feature = "lean-json")]
+    fn lean(&self) -> String;
+}
+#[cfg(feature = "lean-json")]
+impl<T: Serialize + ToJson + ?Sized> Writable for T {
+    fn lean(&self) -> String {
+        to_json(self)
+    }
+}
+#[cfg(not(feature = "lean-json"))]
+impl<T: Serialize + ?Sized> Writable for T {}
+
+fn write<T: Writable + ?Sized>(codec: Codec, value: &T) -> Value {
+    match codec {
+        Codec::Serde => serde_json::to_value(value).unwrap(),
+        #[cfg(feature = "lean-json")]
+        Codec::Lean => {
+            let text = value.lean();
+            assert_eq!(
+                text,
+                serde_json::to_string(value).unwrap(),
+                "lean codec text differs"
+            );
+            serde_json::from_str(&text).unwrap()
+        }
+    }
+}
 
 fn vector_files() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/vectors");
@@ -44,8 +99,8 @@ trait Subject: Machine {
     /// Getter expectations this machine's vectors may use, beyond `outputs`,
     /// `timeout`, `state` and `error`.
     const VIEWS: &'static [&'static str];
-    /// The getter named `key`, as JSON.
-    fn view(&self, key: &str) -> Value;
+    /// The getter named `key`, as JSON written by `codec`.
+    fn view(&self, key: &str, codec: Codec) -> Value;
 }
 
 impl Subject for Redlock {
@@ -53,8 +108,8 @@ impl Subject for Redlock {
     fn state_name(&self) -> &'static str {
         self.state().name()
     }
-    fn view(&self, _key: &str) -> Value {
-        serde_json::to_value(self.lease()).unwrap()
+    fn view(&self, _key: &str, codec: Codec) -> Value {
+        write(codec, &self.lease())
     }
 }
 
@@ -65,8 +120,8 @@ macro_rules! etcd_lock_subject {
             fn state_name(&self) -> &'static str {
                 self.state().name()
             }
-            fn view(&self, _key: &str) -> Value {
-                serde_json::to_value(self.lock()).unwrap()
+            fn view(&self, _key: &str, codec: Codec) -> Value {
+                write(codec, &self.lock())
             }
         }
     };
@@ -83,13 +138,20 @@ impl Subject for etcd::Observer {
     fn state_name(&self) -> &'static str {
         self.state().name()
     }
-    fn view(&self, _key: &str) -> Value {
-        serde_json::to_value(self.leader()).unwrap()
+    fn view(&self, _key: &str, codec: Codec) -> Value {
+        write(codec, &self.leader())
     }
 }
 
 /// Compares the expectations of one step (or of the machine's start).
-fn check<M: Subject>(name: &str, step: &str, expect: &Value, outputs: Vec<Value>, machine: &M) {
+fn check<M: Subject>(
+    codec: Codec,
+    name: &str,
+    step: &str,
+    expect: &Value,
+    outputs: Vec<Value>,
+    machine: &M,
+) {
     for key in expect.as_object().into_iter().flat_map(|o| o.keys()) {
         assert!(
             ["outputs", "timeout", "state", "error"].contains(&key.as_str())
@@ -118,7 +180,7 @@ fn check<M: Subject>(name: &str, step: &str, expect: &Value, outputs: Vec<Value>
     for view in M::VIEWS {
         if let Some(expected) = expect.get(*view) {
             assert_eq!(
-                &machine.view(view),
+                &machine.view(view, codec),
                 expected,
                 "{name} {step}: {view} differs"
             );
@@ -126,12 +188,12 @@ fn check<M: Subject>(name: &str, step: &str, expect: &Value, outputs: Vec<Value>
     }
 }
 
-fn drain<M: Machine>(machine: &mut M) -> Vec<Value>
+fn drain<M: Machine>(codec: Codec, machine: &mut M) -> Vec<Value>
 where
-    M::Output: Serialize,
+    M::Output: Vocab,
 {
     std::iter::from_fn(|| machine.poll_output())
-        .map(|output| serde_json::to_value(output).unwrap())
+        .map(|output| write(codec, &output))
         .collect()
 }
 
@@ -139,13 +201,34 @@ fn parse<T: DeserializeOwned>(name: &str, what: &str, value: &Value) -> T {
     serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{name}: bad {what}: {e}"))
 }
 
+fn read<T: Vocab>(codec: Codec, name: &str, what: &str, value: &Value) -> T {
+    match codec {
+        Codec::Serde => parse(name, what, value),
+        #[cfg(feature = "lean-json")]
+        Codec::Lean => {
+            let lean: T = from_json(&value.to_string())
+                .unwrap_or_else(|e| panic!("{name}: lean codec: bad {what}: {e}"));
+            assert_eq!(
+                serde_json::to_value(&lean).unwrap(),
+                serde_json::to_value(parse::<T>(name, what, value)).unwrap(),
+                "{name}: {what} read differently by the two codecs"
+            );
+            lean
+        }
+    }
+}
+
 /// The driver every machine shares: build, check `expect_init`, then apply each
 /// step's input and check its expectations.
-fn run<M>(name: &str, vector: &Value, build: impl FnOnce(&Value, &Value) -> Result<M, ConfigError>)
-where
+fn run<M>(
+    codec: Codec,
+    name: &str,
+    vector: &Value,
+    build: impl FnOnce(&Value, &Value) -> Result<M, ConfigError>,
+) where
     M: Subject,
-    M::Input: DeserializeOwned,
-    M::Output: Serialize,
+    M::Input: Vocab,
+    M::Output: Vocab,
 {
     let expect_init = &vector["expect_init"];
     let mut machine = match build(&vector["config"], &vector["init"]) {
@@ -166,12 +249,12 @@ where
             return;
         }
     };
-    let outputs = drain(&mut machine);
-    check(name, "init", expect_init, outputs, &machine);
+    let outputs = drain(codec, &mut machine);
+    check(codec, name, "init", expect_init, outputs, &machine);
     let steps = vector["steps"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     for (i, step) in steps.iter().enumerate() {
         let label = format!("step {}", i + 1);
-        let input: M::Input = parse(name, &format!("{label} input"), &step["input"]);
+        let input: M::Input = read(codec, name, &format!("{label} input"), &step["input"]);
         let expect = &step["expect"];
         let before = (machine.state_name(), machine.poll_timeout());
         match machine.handle_input(input) {
@@ -188,44 +271,35 @@ where
                 );
                 // A rejected input leaves the machine unchanged and says nothing.
                 assert_eq!(before, (machine.state_name(), machine.poll_timeout()));
-                assert_eq!(drain(&mut machine), Vec::<Value>::new(), "{name} {label}");
+                assert_eq!(
+                    drain(codec, &mut machine),
+                    Vec::<Value>::new(),
+                    "{name} {label}"
+                );
             }
         }
-        let outputs = drain(&mut machine);
-        check(name, &label, expect, outputs, &machine);
+        let outputs = drain(codec, &mut machine);
+        check(codec, name, &label, expect, outputs, &machine);
     }
 }
 
-fn run_machine(name: &str, machine: &str, vector: &Value) {
+fn run_machine(codec: Codec, name: &str, machine: &str, vector: &Value) {
+    macro_rules! build {
+        ($config:ty, $machine:expr) => {
+            run(codec, name, vector, |config, init| {
+                let config: $config = read(codec, name, "config", config);
+                $machine(&config, read(codec, name, "init", init))
+            })
+        };
+    }
     match machine {
-        "redlock" => run(name, vector, |config, init| {
-            let config: RedlockConfig = parse(name, "config", config);
-            Redlock::new(&config, parse::<AcquireArgs>(name, "init", init))
-        }),
-        "etcd_mutex" => run(name, vector, |config, init| {
-            let config: EtcdConfig = parse(name, "config", config);
-            etcd::Mutex::new(&config, parse(name, "init", init))
-        }),
-        "etcd_election" => run(name, vector, |config, init| {
-            let config: EtcdConfig = parse(name, "config", config);
-            etcd::Election::new(&config, parse(name, "init", init))
-        }),
-        "etcd_observer" => run(name, vector, |config, init| {
-            let config: EtcdConfig = parse(name, "config", config);
-            etcd::Observer::new(&config, parse(name, "init", init))
-        }),
-        "zookeeper_lock" => run(name, vector, |config, init| {
-            let config: ZooKeeperConfig = parse(name, "config", config);
-            zookeeper::Lock::new(&config, parse(name, "init", init))
-        }),
-        "zookeeper_election" => run(name, vector, |config, init| {
-            let config: ZooKeeperConfig = parse(name, "config", config);
-            zookeeper::Election::new(&config, parse(name, "init", init))
-        }),
-        "advisory_lock" => run(name, vector, |config, init| {
-            let config: AdvisoryConfig = parse(name, "config", config);
-            advisory::Lock::new(&config, parse(name, "init", init))
-        }),
+        "redlock" => build!(RedlockConfig, Redlock::new),
+        "etcd_mutex" => build!(EtcdConfig, etcd::Mutex::new),
+        "etcd_election" => build!(EtcdConfig, etcd::Election::new),
+        "etcd_observer" => build!(EtcdConfig, etcd::Observer::new),
+        "zookeeper_lock" => build!(ZooKeeperConfig, zookeeper::Lock::new),
+        "zookeeper_election" => build!(ZooKeeperConfig, zookeeper::Election::new),
+        "advisory_lock" => build!(AdvisoryConfig, advisory::Lock::new),
         other => panic!("{name}: unknown machine {other:?}"),
     }
 }
@@ -296,7 +370,12 @@ fn every_vector_passes() {
             codec.to_owned()
         } else {
             let machine = vector["machine"].as_str().unwrap_or_default().to_owned();
-            run_machine(&name, &machine, &vector);
+            run_machine(Codec::Serde, &name, &machine, &vector);
+            #[cfg(feature = "lean-json")]
+            {
+                run_machine(Codec::Lean, &name, &machine, &vector);
+                *counts.entry(format!("{machine} (lean codec)")).or_default() += 1;
+            }
             machine
         };
         *counts.entry(kind).or_default() += 1;

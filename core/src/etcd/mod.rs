@@ -111,7 +111,7 @@
 //!
 //! [`CLEANUP_ATTEMPTS`]: config::CLEANUP_ATTEMPTS
 
-mod config;
+pub(crate) mod config;
 mod lock;
 mod observer;
 mod protocol;
@@ -122,7 +122,7 @@ pub use config::{
 };
 pub use lock::{Election, Mutex};
 pub use observer::Observer;
-#[cfg(feature = "etcd-gateway")]
+#[cfg(any(feature = "etcd-gateway", feature = "lean-json"))]
 pub(crate) use protocol::parse_decimal;
 pub use protocol::{
     AcquireFailure, AcquireStats, Command, Compare, ErrorKind, Event, EventKind, Input, KeyValue,

@@ -72,7 +72,7 @@ impl<'de> serde::Deserialize<'de> for LeaseId {
 
 /// Parses a non-empty string of ASCII decimal digits into a `u64` (no sign, no
 /// spaces), or `None` when it is not one or does not fit.
-#[cfg(any(feature = "serde", feature = "etcd-gateway"))]
+#[cfg(any(feature = "serde", feature = "etcd-gateway", feature = "lean-json"))]
 #[must_use]
 pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
     if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {

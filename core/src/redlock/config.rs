@@ -67,16 +67,16 @@ pub struct RedlockConfig {
     pub namespace: String,
 }
 
-#[cfg(feature = "serde")]
-fn default_drift_ppm() -> u32 {
+#[cfg(any(feature = "serde", feature = "lean-json"))]
+pub(crate) fn default_drift_ppm() -> u32 {
     10_000
 }
-#[cfg(feature = "serde")]
-fn default_true() -> bool {
+#[cfg(any(feature = "serde", feature = "lean-json"))]
+pub(crate) fn default_true() -> bool {
     true
 }
-#[cfg(feature = "serde")]
-fn default_namespace() -> String {
+#[cfg(any(feature = "serde", feature = "lean-json"))]
+pub(crate) fn default_namespace() -> String {
     String::from("fencelock")
 }
 

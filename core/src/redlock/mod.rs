@@ -87,7 +87,7 @@
 //! the masters (within `drift_ppm`), no clock jumps on the masters, and bounded
 //! process pauses. Fencing is what keeps the resource safe when those fail.
 
-mod config;
+pub(crate) mod config;
 mod machine;
 mod protocol;
 mod scripts;

@@ -50,8 +50,8 @@ pub struct ZooKeeperConfig {
     pub rng_seed: u64,
 }
 
-#[cfg(feature = "serde")]
-fn default_drift_ppm() -> u32 {
+#[cfg(any(feature = "serde", feature = "lean-json"))]
+pub(crate) fn default_drift_ppm() -> u32 {
     10_000
 }
 

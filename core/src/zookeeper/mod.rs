@@ -117,7 +117,7 @@
 //! and that the local clock runs within `drift_ppm` of the servers'. Fencing with
 //! the token keeps the resource safe when a holder pauses past its validity.
 
-mod config;
+pub(crate) mod config;
 mod lock;
 mod protocol;
 
