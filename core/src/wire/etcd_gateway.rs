@@ -43,12 +43,14 @@
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::fmt::Write as _;
 
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
-use serde_json::{json, Map, Value};
+
+use crate::json::{parse as parse_json, write_str, Value};
 
 use crate::etcd::{
     parse_decimal, Command, Compare, ErrorKind, EventKind, KeyValue, LeaseId, Op, OpResponse,
@@ -119,97 +121,170 @@ fn field(field: &'static str, problem: &'static str) -> GatewayError {
 }
 
 // ----- encoding ---------------------------------------------------------------
+//
+// Members are written in key order, as a JSON map would write them.
 
 /// The gateway request for `command`; `None` for [`Command::CancelWatch`] (abort
 /// the watch's fetch instead).
 #[must_use]
 pub fn encode(command: &Command) -> Option<GatewayRequest> {
-    let (path, body) = match command {
-        Command::LeaseGrant { ttl, .. } => ("/v3/lease/grant", json!({ "TTL": ttl.to_string() })),
-        Command::LeaseKeepAlive { lease, .. } => {
-            ("/v3/lease/keepalive", json!({ "ID": lease.0.to_string() }))
+    let mut body = String::with_capacity(160);
+    let out = &mut body;
+    let path = match command {
+        Command::LeaseGrant { ttl, .. } => {
+            let mut o = Object::open(out);
+            o.int64("TTL", *ttl);
+            o.close();
+            "/v3/lease/grant"
         }
-        Command::LeaseRevoke { lease, .. } => {
-            ("/v3/lease/revoke", json!({ "ID": lease.0.to_string() }))
+        Command::LeaseKeepAlive { lease, .. } | Command::LeaseRevoke { lease, .. } => {
+            let mut o = Object::open(out);
+            o.int64("ID", lease.0);
+            o.close();
+            if matches!(command, Command::LeaseRevoke { .. }) {
+                "/v3/lease/revoke"
+            } else {
+                "/v3/lease/keepalive"
+            }
         }
         Command::Txn {
             compare,
             success,
             failure,
             ..
-        } => (
-            "/v3/kv/txn",
-            json!({
-                "compare": compare.iter().map(encode_compare).collect::<Vec<_>>(),
-                "success": success.iter().map(encode_op).collect::<Vec<_>>(),
-                "failure": failure.iter().map(encode_op).collect::<Vec<_>>(),
-            }),
-        ),
-        Command::Range { range, .. } => ("/v3/kv/range", encode_range(range)),
+        } => {
+            let mut o = Object::open(out);
+            array(o.key("compare"), compare, encode_compare);
+            array(o.key("failure"), failure, encode_op);
+            array(o.key("success"), success, encode_op);
+            o.close();
+            "/v3/kv/txn"
+        }
+        Command::Range { range, .. } => {
+            encode_range(out, range);
+            "/v3/kv/range"
+        }
         Command::Watch {
             key,
             range_end,
             start_revision,
             ..
         } => {
-            let mut create = Map::new();
-            create.insert("key".into(), b64(key));
+            let mut o = Object::open(out);
+            let mut create = Object::open(o.key("create_request"));
+            create.base64("key", key);
             if let Some(end) = range_end {
-                create.insert("range_end".into(), b64(end));
+                create.base64("range_end", end);
             }
-            create.insert(
-                "start_revision".into(),
-                Value::String(start_revision.to_string()),
-            );
-            ("/v3/watch", json!({ "create_request": create }))
+            create.int64("start_revision", *start_revision);
+            create.close();
+            o.close();
+            "/v3/watch"
         }
         Command::CancelWatch { .. } => return None,
     };
-    Some(GatewayRequest {
-        path,
-        body: body.to_string(),
-    })
+    Some(GatewayRequest { path, body })
 }
 
-fn b64(text: &str) -> Value {
-    Value::String(BASE64.encode(text.as_bytes()))
+/// A JSON object being written: its members, comma-separated.
+struct Object<'a> {
+    out: &'a mut String,
+    empty: bool,
 }
 
-fn encode_compare(compare: &Compare) -> Value {
-    match compare {
-        Compare::CreateRevision { key, revision } => json!({
-            "key": b64(key),
-            "target": "CREATE",
-            "result": "EQUAL",
-            "create_revision": revision.to_string(),
-        }),
+impl<'a> Object<'a> {
+    fn open(out: &'a mut String) -> Self {
+        out.push('{');
+        Object { out, empty: true }
+    }
+
+    /// Starts the member `key`; its value is written next.
+    fn key(&mut self, key: &str) -> &mut String {
+        if !self.empty {
+            self.out.push(',');
+        }
+        self.empty = false;
+        write_str(self.out, key);
+        self.out.push(':');
+        self.out
+    }
+
+    fn text(&mut self, key: &str, value: &str) {
+        write_str(self.key(key), value);
+    }
+
+    fn base64(&mut self, key: &str, value: &str) {
+        let encoded = BASE64.encode(value.as_bytes());
+        self.text(key, &encoded);
+    }
+
+    /// An int64 as the gateway writes it: a string of digits.
+    fn int64(&mut self, key: &str, value: u64) {
+        let _ = write!(self.key(key), "\"{value}\"");
+    }
+
+    fn close(self) {
+        self.out.push('}');
     }
 }
 
-fn encode_op(op: &Op) -> Value {
+fn array<T>(out: &mut String, items: &[T], each: fn(&mut String, &T)) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        each(out, item);
+    }
+    out.push(']');
+}
+
+fn encode_compare(out: &mut String, compare: &Compare) {
+    match compare {
+        Compare::CreateRevision { key, revision } => {
+            let mut o = Object::open(out);
+            o.int64("create_revision", *revision);
+            o.base64("key", key);
+            o.text("result", "EQUAL");
+            o.text("target", "CREATE");
+            o.close();
+        }
+    }
+}
+
+fn encode_op(out: &mut String, op: &Op) {
+    let mut o = Object::open(out);
     match op {
         Op::Put { key, value, lease } => {
-            let mut put = Map::new();
-            put.insert("key".into(), b64(key));
-            put.insert("value".into(), b64(value));
+            let mut put = Object::open(o.key("request_put"));
+            put.base64("key", key);
             if let Some(lease) = lease {
-                put.insert("lease".into(), Value::String(lease.0.to_string()));
+                put.int64("lease", lease.0);
             }
-            json!({ "request_put": put })
+            put.base64("value", value);
+            put.close();
         }
-        Op::Range(range) => json!({ "request_range": encode_range(range) }),
-        Op::DeleteRange { key } => json!({ "request_delete_range": { "key": b64(key) } }),
+        Op::Range(range) => encode_range(o.key("request_range"), range),
+        Op::DeleteRange { key } => {
+            let mut delete = Object::open(o.key("request_delete_range"));
+            delete.base64("key", key);
+            delete.close();
+        }
     }
+    o.close();
 }
 
-fn encode_range(range: &RangeRequest) -> Value {
-    let mut body = Map::new();
-    body.insert("key".into(), b64(&range.key));
-    if let Some(end) = &range.range_end {
-        body.insert("range_end".into(), b64(end));
-    }
+fn encode_range(out: &mut String, range: &RangeRequest) {
+    let mut o = Object::open(out);
+    o.base64("key", &range.key);
     if range.limit > 0 {
-        body.insert("limit".into(), Value::String(range.limit.to_string()));
+        o.int64("limit", range.limit);
+    }
+    if let Some(max) = range.max_create_revision {
+        o.int64("max_create_revision", max);
+    }
+    if let Some(end) = &range.range_end {
+        o.base64("range_end", end);
     }
     if let Some(sort) = range.sort {
         let order = match sort.order {
@@ -219,13 +294,10 @@ fn encode_range(range: &RangeRequest) -> Value {
         let target = match sort.target {
             SortTarget::Create => "CREATE",
         };
-        body.insert("sort_order".into(), order.into());
-        body.insert("sort_target".into(), target.into());
+        o.text("sort_order", order);
+        o.text("sort_target", target);
     }
-    if let Some(max) = range.max_create_revision {
-        body.insert("max_create_revision".into(), Value::String(max.to_string()));
-    }
-    Value::Object(body)
+    o.close();
 }
 
 // ----- decoding ---------------------------------------------------------------
@@ -245,8 +317,9 @@ pub fn decode(command: &Command, body: &[u8]) -> Result<Reply, GatewayError> {
         }
         return Err(field("result", "the watch stream has no answering message"));
     }
-    let object = parse(body)?;
-    if let Some(error) = error_reply(&object) {
+    let parsed = parse(body)?;
+    let object = &parsed;
+    if let Some(error) = error_reply(object) {
         return Ok(error);
     }
     match command {
@@ -264,7 +337,7 @@ pub fn decode(command: &Command, body: &[u8]) -> Result<Reply, GatewayError> {
         Command::LeaseKeepAlive { .. } => {
             let result = object
                 .get("result")
-                .and_then(Value::as_object)
+                .filter(|r| r.is_object())
                 .ok_or_else(|| field("result", "missing: not a keep-alive response"))?;
             if let Some(error) = error_reply(result) {
                 return Ok(error);
@@ -274,11 +347,11 @@ pub fn decode(command: &Command, body: &[u8]) -> Result<Reply, GatewayError> {
             })
         }
         Command::LeaseRevoke { .. } => {
-            header_revision(&object)?;
+            header_revision(object)?;
             Ok(Reply::LeaseRevoked)
         }
         Command::Txn { .. } => {
-            let revision = header_revision(&object)?;
+            let revision = header_revision(object)?;
             let succeeded = match object.get("succeeded") {
                 None | Some(Value::Null) => false,
                 Some(Value::Bool(b)) => *b,
@@ -299,7 +372,7 @@ pub fn decode(command: &Command, body: &[u8]) -> Result<Reply, GatewayError> {
             })
         }
         Command::Range { .. } => Ok(Reply::Range {
-            revision: header_revision(&object)?,
+            revision: header_revision(object)?,
             kvs: kvs(object.get("kvs"))?,
         }),
         Command::CancelWatch { .. } | Command::Watch { .. } => {
@@ -319,7 +392,7 @@ pub fn decode_watch_line(line: &[u8]) -> Result<Option<Reply>, GatewayError> {
     }
     let result = object
         .get("result")
-        .and_then(Value::as_object)
+        .filter(|r| r.is_object())
         .ok_or_else(|| field("result", "missing: not a watch message"))?;
     let compact_revision = counter(result.get("compact_revision"), "result.compact_revision")?;
     if compact_revision > 0 {
@@ -343,7 +416,7 @@ pub fn decode_watch_line(line: &[u8]) -> Result<Option<Reply>, GatewayError> {
             .collect::<Result<Vec<_>, _>>()?,
         Some(_) => return Err(field("result.events", "not an array")),
     };
-    let revision = match result.get("header").and_then(Value::as_object) {
+    let revision = match result.get("header").filter(|h| h.is_object()) {
         Some(header) => counter(header.get("revision"), "result.header.revision")?,
         None => 0,
     };
@@ -362,14 +435,15 @@ pub fn watch_reply(line: &[u8]) -> Option<Reply> {
     decode_watch_line(line).unwrap_or_else(|e| Some(e.into_reply()))
 }
 
-fn parse(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
+/// The body as a JSON object (any other top-level value is refused).
+fn parse(body: &[u8]) -> Result<Value<'_>, GatewayError> {
     if body.len() > MAX_BODY_LEN {
         return Err(GatewayError::Json {
             message: format!("{} bytes, more than {MAX_BODY_LEN}", body.len()),
         });
     }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(object)) => Ok(object),
+    match parse_json(body) {
+        Ok(object) if object.is_object() => Ok(object),
         Ok(_) => Err(GatewayError::Json {
             message: "the top level is not an object".into(),
         }),
@@ -382,12 +456,12 @@ fn parse(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
 /// A gRPC error (`{"error": .., "code": .., "message": ..}`, or a stream error
 /// `{"error": {"grpc_code": .., "message": ..}}`) as a reply; `None` for a
 /// response that has a header or a result.
-fn error_reply(object: &Map<String, Value>) -> Option<Reply> {
-    if object.contains_key("header") || object.contains_key("result") {
+fn error_reply(object: &Value<'_>) -> Option<Reply> {
+    if object.get("header").is_some() || object.get("result").is_some() {
         return None;
     }
     let (code, message) = match object.get("error") {
-        Some(Value::Object(inner)) => (
+        Some(inner @ Value::Object(_)) => (
             inner.get("grpc_code").or_else(|| inner.get("code")),
             inner.get("message").and_then(Value::as_str),
         ),
@@ -396,9 +470,9 @@ fn error_reply(object: &Map<String, Value>) -> Option<Reply> {
             object
                 .get("message")
                 .and_then(Value::as_str)
-                .or(Some(text.as_str())),
+                .or(Some(text.as_ref())),
         ),
-        _ if object.contains_key("code") => (
+        _ if object.get("code").is_some() => (
             object.get("code"),
             object.get("message").and_then(Value::as_str),
         ),
@@ -416,13 +490,13 @@ fn error_reply(object: &Map<String, Value>) -> Option<Reply> {
 
 /// A non-negative int64 given as a string of digits (or a JSON integer); absent
 /// means 0.
-fn int64(value: Option<&Value>, name: &'static str) -> Result<u64, GatewayError> {
+fn int64(value: Option<&Value<'_>>, name: &'static str) -> Result<u64, GatewayError> {
     match value {
         None | Some(Value::Null) => Ok(0),
         Some(Value::String(text)) => {
             parse_decimal(text).ok_or_else(|| field(name, "not a non-negative integer"))
         }
-        Some(Value::Number(number)) => number
+        Some(number @ Value::Number(_)) => number
             .as_u64()
             .ok_or_else(|| field(name, "not a non-negative integer")),
         Some(_) => Err(field(name, "not a number or a string of digits")),
@@ -430,7 +504,7 @@ fn int64(value: Option<&Value>, name: &'static str) -> Result<u64, GatewayError>
 }
 
 /// A counter (revision, version, TTL, count): an int64 no larger than 2^53 - 1.
-fn counter(value: Option<&Value>, name: &'static str) -> Result<u64, GatewayError> {
+fn counter(value: Option<&Value<'_>>, name: &'static str) -> Result<u64, GatewayError> {
     let n = int64(value, name)?;
     if n > MAX_COUNTER {
         return Err(field(name, "above 2^53 - 1"));
@@ -439,7 +513,10 @@ fn counter(value: Option<&Value>, name: &'static str) -> Result<u64, GatewayErro
 }
 
 /// A lease id: `None` when absent or 0, else `1..=i64::MAX`.
-fn lease_id(value: Option<&Value>, name: &'static str) -> Result<Option<LeaseId>, GatewayError> {
+fn lease_id(
+    value: Option<&Value<'_>>,
+    name: &'static str,
+) -> Result<Option<LeaseId>, GatewayError> {
     let id = int64(value, name)?;
     if id > i64::MAX as u64 {
         return Err(field(name, "does not fit in int64"));
@@ -447,10 +524,10 @@ fn lease_id(value: Option<&Value>, name: &'static str) -> Result<Option<LeaseId>
     Ok((id != 0).then_some(LeaseId(id)))
 }
 
-fn header_revision(object: &Map<String, Value>) -> Result<u64, GatewayError> {
+fn header_revision(object: &Value<'_>) -> Result<u64, GatewayError> {
     let header = object
         .get("header")
-        .and_then(Value::as_object)
+        .filter(|h| h.is_object())
         .ok_or_else(|| field("header", "missing"))?;
     let revision = counter(header.get("revision"), "header.revision")?;
     if revision == 0 {
@@ -459,7 +536,7 @@ fn header_revision(object: &Map<String, Value>) -> Result<u64, GatewayError> {
     Ok(revision)
 }
 
-fn text(value: Option<&Value>, name: &'static str) -> Result<String, GatewayError> {
+fn text(value: Option<&Value<'_>>, name: &'static str) -> Result<String, GatewayError> {
     match value {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(encoded)) => {
@@ -472,11 +549,11 @@ fn text(value: Option<&Value>, name: &'static str) -> Result<String, GatewayErro
     }
 }
 
-fn key_value(value: &Value) -> Result<KeyValue, GatewayError> {
-    let kv = value
-        .as_object()
-        .ok_or_else(|| field("kvs[]", "not an object"))?;
-    if !kv.contains_key("key") {
+fn key_value(kv: &Value<'_>) -> Result<KeyValue, GatewayError> {
+    if !kv.is_object() {
+        return Err(field("kvs[]", "not an object"));
+    }
+    if kv.get("key").is_none() {
         return Err(field("kvs[].key", "missing"));
     }
     Ok(KeyValue {
@@ -489,7 +566,7 @@ fn key_value(value: &Value) -> Result<KeyValue, GatewayError> {
     })
 }
 
-fn kvs(value: Option<&Value>) -> Result<Vec<KeyValue>, GatewayError> {
+fn kvs(value: Option<&Value<'_>>) -> Result<Vec<KeyValue>, GatewayError> {
     match value {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items.iter().map(key_value).collect(),
@@ -497,25 +574,25 @@ fn kvs(value: Option<&Value>) -> Result<Vec<KeyValue>, GatewayError> {
     }
 }
 
-fn op_response(value: &Value) -> Result<OpResponse, GatewayError> {
-    let item = value
-        .as_object()
-        .ok_or_else(|| field("responses[]", "not an object"))?;
+fn op_response(item: &Value<'_>) -> Result<OpResponse, GatewayError> {
+    if !item.is_object() {
+        return Err(field("responses[]", "not an object"));
+    }
     if let Some(range) = item.get("response_range") {
-        let range = range
-            .as_object()
-            .ok_or_else(|| field("responses[].response_range", "not an object"))?;
+        if !range.is_object() {
+            return Err(field("responses[].response_range", "not an object"));
+        }
         return Ok(OpResponse::Range {
             kvs: kvs(range.get("kvs"))?,
         });
     }
-    if item.contains_key("response_put") {
+    if item.get("response_put").is_some() {
         return Ok(OpResponse::Put);
     }
     if let Some(delete) = item.get("response_delete_range") {
-        let delete = delete
-            .as_object()
-            .ok_or_else(|| field("responses[].response_delete_range", "not an object"))?;
+        if !delete.is_object() {
+            return Err(field("responses[].response_delete_range", "not an object"));
+        }
         return Ok(OpResponse::DeleteRange {
             deleted: counter(delete.get("deleted"), "responses[].deleted")?,
         });
@@ -526,10 +603,10 @@ fn op_response(value: &Value) -> Result<OpResponse, GatewayError> {
     ))
 }
 
-fn watch_event(value: &Value) -> Result<WatchEvent, GatewayError> {
-    let event = value
-        .as_object()
-        .ok_or_else(|| field("result.events[]", "not an object"))?;
+fn watch_event(event: &Value<'_>) -> Result<WatchEvent, GatewayError> {
+    if !event.is_object() {
+        return Err(field("result.events[]", "not an object"));
+    }
     let kind = match event.get("type") {
         None | Some(Value::Null) => EventKind::Put,
         Some(Value::String(t)) if t == "PUT" => EventKind::Put,
