@@ -16,11 +16,9 @@
 use alloc::format;
 use alloc::string::String;
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use serde_json::Value;
+use fencelock_core::json::{from_json, to_json, FromJson, ToJson};
 
-use crate::fault::{invalid, Fault, INTERNAL};
+use crate::fault::{invalid, Fault};
 
 /// Prefix of a big integer written as a string (the JavaScript side revives it).
 pub const BIGINT_MARKER: &str = "\u{0}bigint:";
@@ -30,27 +28,26 @@ const MAX_SAFE: u64 = 9_007_199_254_740_991;
 /// error, never an allocation failure inside the module.
 pub const MAX_TEXT_LEN: usize = 16 * 1024 * 1024;
 
-/// Serializes `value` for `JSON.parse`, big integers marked.
-pub fn to_text<T: Serialize + ?Sized>(value: &T) -> Result<String, Fault> {
-    let text = serde_json::to_string(value).map_err(|e| Fault::new(INTERNAL, e))?;
-    if !has_long_number(&text) {
-        return Ok(text);
+/// Writes `value` for `JSON.parse`, big integers marked.
+pub fn to_text<T: ToJson + ?Sized>(value: &T) -> String {
+    let text = to_json(value);
+    if has_long_number(&text) {
+        mark_big(&text)
+    } else {
+        text
     }
-    let mut value = serde_json::to_value(value).map_err(|e| Fault::new(INTERNAL, e))?;
-    mark_big(&mut value);
-    serde_json::to_string(&value).map_err(|e| Fault::new(INTERNAL, e))
 }
 
-/// Deserializes JSON text from the host into `T` (`INVALID_INPUT` when it does
-/// not convert; `what` names the value in the message).
-pub fn parse<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, Fault> {
+/// Reads JSON text from the host as `T` (`INVALID_INPUT` when it does not
+/// convert; `what` names the value in the message).
+pub fn parse<T: FromJson>(what: &str, text: &str) -> Result<T, Fault> {
     if text.len() > MAX_TEXT_LEN {
         return Err(invalid(format!(
             "{what}: {} bytes of JSON, at most {MAX_TEXT_LEN} accepted",
             text.len()
         )));
     }
-    serde_json::from_str(text).map_err(|e| invalid(format!("{what}: {e}")))
+    from_json(text).map_err(|e| invalid(format!("{what}: {e}")))
 }
 
 /// Whether the JSON text has a number of 16 or more digits outside strings (the
@@ -83,22 +80,53 @@ fn has_long_number(text: &str) -> bool {
     false
 }
 
-fn mark_big(value: &mut Value) {
-    match value {
-        Value::Number(n) => {
-            let big = match (n.as_u64(), n.as_i64()) {
-                (Some(u), _) => u > MAX_SAFE,
-                (None, Some(i)) => i.unsigned_abs() > MAX_SAFE,
-                _ => false,
-            };
-            if big {
-                *value = Value::String(format!("{BIGINT_MARKER}{n}"));
+/// Rewrites every integer outside strings whose magnitude exceeds
+/// `Number.MAX_SAFE_INTEGER` as a marked string (the writer emits integers
+/// only, so a number token is an optional `-` and digits).
+fn mark_big(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + 32);
+    let (mut i, mut copied) = (0, 0);
+    let (mut in_string, mut escaped) = (false, false);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
             }
+            i += 1;
+            continue;
         }
-        Value::Array(items) => items.iter_mut().for_each(mark_big),
-        Value::Object(map) => map.values_mut().for_each(mark_big),
-        _ => {}
+        if b == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        if b == b'-' || b.is_ascii_digit() {
+            let start = i;
+            i += 1;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            let token = &text[start..i];
+            let magnitude = token.trim_start_matches('-');
+            if magnitude.parse::<u64>().map_or(true, |m| m > MAX_SAFE) {
+                out.push_str(&text[copied..start]);
+                out.push_str("\"\\u0000bigint:");
+                out.push_str(token);
+                out.push('"');
+                copied = i;
+            }
+            continue;
+        }
+        i += 1;
     }
+    out.push_str(&text[copied..]);
+    out
 }
 
 #[cfg(test)]
@@ -108,20 +136,25 @@ mod tests {
     #[test]
     fn big_integers_are_marked_and_small_ones_are_not() {
         assert_eq!(
-            to_text(&[1u64, 9_007_199_254_740_991]).unwrap(),
+            to_text(&[1u64, 9_007_199_254_740_991][..]),
             "[1,9007199254740991]"
         );
         assert_eq!(
-            to_text(&[9_007_199_254_740_992u64]).unwrap(),
+            to_text(&[9_007_199_254_740_992u64][..]),
             "[\"\\u0000bigint:9007199254740992\"]"
         );
         assert_eq!(
-            to_text(&[i64::MIN]).unwrap(),
-            "[\"\\u0000bigint:-9223372036854775808\"]"
+            to_text(&[i64::MIN, -9_007_199_254_740_991, 7][..]),
+            "[\"\\u0000bigint:-9223372036854775808\",-9007199254740991,7]"
         );
         assert_eq!(
-            to_text("12345678901234567890").unwrap(),
-            "\"12345678901234567890\""
+            to_text(&[u64::MAX][..]),
+            "[\"\\u0000bigint:18446744073709551615\"]"
+        );
+        assert_eq!(to_text("12345678901234567890"), "\"12345678901234567890\"");
+        assert_eq!(
+            to_text(&["a\"1234567890123456789\\", "b"][..]),
+            "[\"a\\\"1234567890123456789\\\\\",\"b\"]"
         );
     }
 

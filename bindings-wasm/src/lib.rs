@@ -26,6 +26,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use fencelock_core::fence::{REDIS_FENCED_SET, REDIS_FENCED_SET_SHA1};
+use fencelock_core::json::write_str;
 use fencelock_core::redlock::Script;
 use fencelock_core::wire::etcd_gateway;
 use fencelock_core::wire::resp::{self, Limits, RespValue};
@@ -46,8 +47,29 @@ fn whole(what: &str, x: f64) -> Result<u64> {
         Ok(x as u64)
     } else {
         Err(invalid(format!(
-            "{what} must be a non-negative integer up to 2^53 - 1, got {x}"
+            "{what} must be a non-negative integer up to 2^53 - 1, got {}",
+            describe(x)
         )))
+    }
+}
+
+/// What is wrong with a number that is not a safe integer, in words (the
+/// module does not carry float formatting for an error message).
+fn describe(x: f64) -> &'static str {
+    if x.is_nan() {
+        "NaN"
+    } else if x.is_infinite() {
+        if x > 0.0 {
+            "Infinity"
+        } else {
+            "-Infinity"
+        }
+    } else if x.fract() != 0.0 {
+        "a fraction"
+    } else if x < 0.0 && x >= -MAX_SAFE_F64 {
+        "a negative number"
+    } else {
+        "an integer beyond 2^53 - 1"
     }
 }
 
@@ -59,7 +81,8 @@ fn int_value(value: f64) -> Result<i64> {
         Ok(value as i64)
     } else {
         Err(invalid(format!(
-            "reply value must be a safe integer, got {value}"
+            "reply value must be a safe integer, got {}",
+            describe(value)
         )))
     }
 }
@@ -312,27 +335,27 @@ pub fn lock_value_from_random(bytes: &[u8]) -> core::result::Result<String, JsVa
 /// Redis fenced compare-and-set: `KEYS` highest-token key, data key; `ARGV`
 /// token, value; reply: the highest admitted token after the call).
 #[wasm_bindgen]
-pub fn scripts() -> core::result::Result<String, JsValue> {
-    #[derive(serde::Serialize)]
-    struct Info<'a> {
-        name: &'a str,
-        sha1: &'a str,
-        source: &'a str,
-    }
-    let mut all: Vec<Info<'_>> = Script::ALL
+pub fn scripts() -> String {
+    let fenced_set = [("fenced_set", REDIS_FENCED_SET_SHA1, REDIS_FENCED_SET)];
+    let all = Script::ALL
         .iter()
-        .map(|s| Info {
-            name: s.name(),
-            sha1: s.sha1(),
-            source: s.source(),
-        })
-        .collect();
-    all.push(Info {
-        name: "fenced_set",
-        sha1: REDIS_FENCED_SET_SHA1,
-        source: REDIS_FENCED_SET,
-    });
-    Ok(json::to_text(&all)?)
+        .map(|s| (s.name(), s.sha1(), s.source()))
+        .chain(fenced_set);
+    let mut text = String::from("[");
+    for (i, (name, sha1, source)) in all.enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str("{\"name\":");
+        write_str(&mut text, name);
+        text.push_str(",\"sha1\":");
+        write_str(&mut text, sha1);
+        text.push_str(",\"source\":");
+        write_str(&mut text, source);
+        text.push('}');
+    }
+    text.push(']');
+    text
 }
 
 // ----- RESP2 (core::wire::resp) ------------------------------------------------------
@@ -454,7 +477,7 @@ impl RespReader {
         if replies.is_empty() {
             return Ok(None);
         }
-        Ok(Some(json::to_text(&replies)?))
+        Ok(Some(json::to_text(&replies)))
     }
 
     /// Bytes received but not yet part of a complete reply.
@@ -482,15 +505,12 @@ pub fn gateway_encode(command: &str) -> core::result::Result<Option<String>, JsV
     match etcd_gateway::encode(&command) {
         None => Ok(None),
         Some(request) => {
-            #[derive(serde::Serialize)]
-            struct Request<'a> {
-                path: &'a str,
-                body: &'a str,
-            }
-            Ok(Some(json::to_text(&Request {
-                path: request.path,
-                body: &request.body,
-            })?))
+            let mut text = String::from("{\"path\":");
+            write_str(&mut text, request.path);
+            text.push_str(",\"body\":");
+            write_str(&mut text, &request.body);
+            text.push('}');
+            Ok(Some(text))
         }
     }
 }
@@ -502,7 +522,7 @@ pub fn gateway_encode(command: &str) -> core::result::Result<Option<String>, JsV
 pub fn gateway_decode(command: &str, body: &[u8]) -> core::result::Result<String, JsValue> {
     let command: fencelock_core::etcd::Command = json::parse("command", command)?;
     let reply = etcd_gateway::decode(&command, body).map_err(|e| Fault::new(e.code(), e))?;
-    Ok(json::to_text(&reply)?)
+    Ok(json::to_text(&reply))
 }
 
 /// Decodes one line of a watch stream: the reply (JSON text), or `undefined`
@@ -512,7 +532,7 @@ pub fn gateway_decode(command: &str, body: &[u8]) -> core::result::Result<String
 pub fn gateway_decode_watch_line(line: &[u8]) -> core::result::Result<Option<String>, JsValue> {
     match etcd_gateway::decode_watch_line(line).map_err(|e| Fault::new(e.code(), e))? {
         None => Ok(None),
-        Some(reply) => Ok(Some(json::to_text(&reply)?)),
+        Some(reply) => Ok(Some(json::to_text(&reply))),
     }
 }
 

@@ -16,6 +16,7 @@ use fencelock_core::etcd::{
     self, Command as EtcdCommand, ElectionArgs, EtcdConfig, MutexArgs, ObserveArgs,
     Output as EtcdOutput,
 };
+use fencelock_core::json::{FromJson, ToJson};
 use fencelock_core::redlock::{
     AcquireArgs, Command as RedlockCommand, Input as RedlockInput, NodeReply,
     Output as RedlockOutput, Redlock, RedlockConfig,
@@ -23,8 +24,6 @@ use fencelock_core::redlock::{
 use fencelock_core::wire::etcd_gateway;
 use fencelock_core::zookeeper::{self, ZooKeeperConfig};
 use fencelock_core::{Machine, Millis, NodeId, RequestId};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 use crate::fault::{config, invalid, usage, Fault, Result, INTERNAL};
 use crate::json::{parse, to_text};
@@ -208,8 +207,8 @@ pub enum Kind {
 /// What the generic code needs from a machine beside [`Machine`].
 pub trait Subject: Machine
 where
-    Self::Input: DeserializeOwned,
-    Self::Output: Serialize,
+    Self::Input: FromJson,
+    Self::Output: ToJson,
 {
     /// The state's name as vectors spell it.
     fn state_name(&self) -> &'static str;
@@ -225,7 +224,7 @@ impl Subject for Redlock {
         self.state().name()
     }
     fn view(&self) -> Result<String> {
-        to_text(&self.lease())
+        Ok(to_text(&self.lease()))
     }
 }
 
@@ -235,7 +234,7 @@ impl Subject for etcd::Mutex {
         self.state().name()
     }
     fn view(&self) -> Result<String> {
-        to_text(&self.lock())
+        Ok(to_text(&self.lock()))
     }
 }
 
@@ -245,7 +244,7 @@ impl Subject for etcd::Election {
         self.state().name()
     }
     fn view(&self) -> Result<String> {
-        to_text(&self.lock())
+        Ok(to_text(&self.lock()))
     }
 }
 
@@ -257,7 +256,7 @@ macro_rules! lock_subject {
                 self.state().name()
             }
             fn view(&self) -> Result<String> {
-                to_text(&self.lock())
+                Ok(to_text(&self.lock()))
             }
         }
     };
@@ -272,14 +271,14 @@ impl Subject for etcd::Observer {
         self.state().name()
     }
     fn view(&self) -> Result<String> {
-        to_text(&self.leader())
+        Ok(to_text(&self.leader()))
     }
 }
 
 fn handle_json<M: Subject>(m: &mut M, text: &str) -> Result<()>
 where
-    M::Input: DeserializeOwned,
-    M::Output: Serialize,
+    M::Input: FromJson,
+    M::Output: ToJson,
 {
     let input: M::Input = parse("input", text)?;
     m.handle_input(input).map_err(usage)
@@ -287,22 +286,22 @@ where
 
 fn drain_json<M: Subject>(m: &mut M) -> Result<Option<String>>
 where
-    M::Input: DeserializeOwned,
-    M::Output: Serialize,
+    M::Input: FromJson,
+    M::Output: ToJson,
 {
     let outputs: Vec<M::Output> = core::iter::from_fn(|| m.poll_output()).collect();
     if outputs.is_empty() {
         return Ok(None);
     }
-    to_text(&outputs).map(Some)
+    Ok(Some(to_text(&outputs)))
 }
 
 fn poll_json<M: Subject>(m: &mut M) -> Result<Option<String>>
 where
-    M::Input: DeserializeOwned,
-    M::Output: Serialize,
+    M::Input: FromJson,
+    M::Output: ToJson,
 {
-    m.poll_output().map(|o| to_text(&o)).transpose()
+    Ok(m.poll_output().map(|o| to_text(&o)))
 }
 
 /// Calls `$body` with `$m` bound to the machine inside any [`Kind`].
@@ -384,8 +383,8 @@ impl Kind {
     pub fn view(&self, key: &str) -> Result<Option<String>> {
         fn pick<M: Subject>(m: &M, key: &str) -> Result<Option<String>>
         where
-            M::Input: DeserializeOwned,
-            M::Output: Serialize,
+            M::Input: FromJson,
+            M::Output: ToJson,
         {
             if key == M::VIEW {
                 m.view().map(Some)
@@ -545,12 +544,12 @@ where
                     "{{\"req\":{},\"path\":\"{}\",\"watch\":{watch},\"body\":",
                     req.0, request.path
                 );
-                text.push_str(&to_text(&request.body)?);
+                text.push_str(&to_text(&request.body));
                 text.push('}');
                 g.pending.push(command);
             }
             other => {
-                text.push_str(&to_text(&other)?);
+                text.push_str(&to_text(&other));
             }
         }
         next = g.machine.poll_output();
@@ -563,8 +562,8 @@ where
 /// whose hosts run the commands themselves).
 fn plain_compact<M: Subject>(m: &mut M, timeout: Option<u64>) -> Result<Option<String>>
 where
-    M::Input: DeserializeOwned,
-    M::Output: Serialize,
+    M::Input: FromJson,
+    M::Output: ToJson,
 {
     let Some(first) = m.poll_output() else {
         return Ok(None);
@@ -574,7 +573,7 @@ where
     let mut next = Some(first);
     while let Some(output) = next {
         text.push(',');
-        text.push_str(&to_text(&output)?);
+        text.push_str(&to_text(&output));
         next = m.poll_output();
     }
     text.push(']');
@@ -627,13 +626,13 @@ fn redlock_compact(m: &mut Redlock, timeout: Option<u64>) -> Result<Option<Strin
                     eval.script.name()
                 );
             }
-            other => items.push_str(&to_text(other)?),
+            other => items.push_str(&to_text(other)),
         }
     }
     let mut text = String::with_capacity(items.len() + 128);
     write_timeout(&mut text, timeout);
     text.push(',');
-    text.push_str(&to_text(&tables)?);
+    text.push_str(&to_text(&tables));
     text.push_str(&items);
     text.push(']');
     Ok(Some(text))
