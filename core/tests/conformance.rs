@@ -323,6 +323,8 @@ fn run_etcd_gateway(name: &str, vector: &Value) {
                 let request = encode(&command);
                 let actual = request.map(|r| {
                     let body: Value = serde_json::from_str(&r.body).expect("encoder writes JSON");
+                    // Compact, members in key order (as a JSON map writes them).
+                    assert_eq!(r.body, body.to_string(), "{label}: body text");
                     json!({ "path": r.path, "body": body })
                 });
                 assert_eq!(&json!(actual), expected, "{label}: request differs");

@@ -523,3 +523,63 @@ pub fn etcd_gateway_decode(data: &[u8]) {
         Err(error) => assert!(error.code().starts_with("ETCD_GATEWAY_")),
     }
 }
+
+/// Both JSON codecs on `text` as `T`: whatever the serde-free codec accepts,
+/// serde accepts too and reads as the same value, and the lean codec writes it
+/// back as serde_json's text. (The lean codec may refuse more: serde also takes
+/// shapes outside the vocabulary, such as a record written as an array.)
+fn codecs_agree<T>(text: &str)
+where
+    T: DeserializeOwned + Serialize + fencelock_core::json::FromJson + fencelock_core::json::ToJson,
+{
+    use fencelock_core::json::{from_json, to_json};
+    match from_json::<T>(text) {
+        Ok(lean) => {
+            let by_serde: T = serde_json::from_str(text).unwrap_or_else(|e| {
+                panic!("the lean codec accepts what serde refuses ({e}): {text}")
+            });
+            assert_eq!(
+                serde_json::to_value(&lean).unwrap(),
+                serde_json::to_value(&by_serde).unwrap(),
+                "read differently: {text}"
+            );
+            assert_eq!(to_json(&lean), serde_json::to_string(&by_serde).unwrap());
+        }
+        Err(error) => assert_eq!(error.code(), "INVALID_INPUT"),
+    }
+}
+
+/// Arbitrary bytes as JSON text for the serde-free codec (what the WebAssembly
+/// binding reads): the first byte picks a vocabulary type (every machine's
+/// config, start arguments and input), the rest is the text. Invariants: no
+/// panic; nothing accepted that serde refuses; the same value and the same
+/// written text as serde.
+pub fn json_codecs(data: &[u8]) {
+    use fencelock_core::redlock;
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = core::str::from_utf8(rest) else {
+        // The reader takes bytes too: malformed UTF-8 is refused, never a panic.
+        assert!(fencelock_core::json::parse(rest).is_err());
+        return;
+    };
+    match pick % 16 {
+        0 => codecs_agree::<RedlockConfig>(text),
+        1 => codecs_agree::<redlock::AcquireArgs>(text),
+        2 => codecs_agree::<redlock::Input>(text),
+        3 => codecs_agree::<EtcdConfig>(text),
+        4 => codecs_agree::<etcd::MutexArgs>(text),
+        5 => codecs_agree::<etcd::ElectionArgs>(text),
+        6 => codecs_agree::<etcd::ObserveArgs>(text),
+        7 => codecs_agree::<etcd::Input>(text),
+        8 => codecs_agree::<etcd::Command>(text),
+        9 => codecs_agree::<ZooKeeperConfig>(text),
+        10 => codecs_agree::<zookeeper::LockArgs>(text),
+        11 => codecs_agree::<zookeeper::ElectionArgs>(text),
+        12 => codecs_agree::<zookeeper::Input>(text),
+        13 => codecs_agree::<AdvisoryConfig>(text),
+        14 => codecs_agree::<advisory::LockArgs>(text),
+        _ => codecs_agree::<advisory::Input>(text),
+    }
+}

@@ -51,3 +51,10 @@ fn etcd_gateway_decode_corpus() {
     assert!(n > 0, "empty corpus");
     println!("etcd_gateway_decode: {n} inputs");
 }
+
+#[test]
+fn json_codecs_corpus() {
+    let n = replay("json_codecs", fencelock_sim::fuzz::json_codecs);
+    assert!(n > 0, "empty corpus");
+    println!("json_codecs: {n} inputs");
+}
