@@ -66,7 +66,7 @@ fn describe(x: f64) -> &'static str {
         }
     } else if x.fract() != 0.0 {
         "a fraction"
-    } else if x < 0.0 && x >= -MAX_SAFE_F64 {
+    } else if x < 0.0 {
         "a negative number"
     } else {
         "an integer beyond 2^53 - 1"
