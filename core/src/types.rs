@@ -3,6 +3,8 @@
 use alloc::string::String;
 use core::fmt;
 
+use crate::UsageError;
+
 /// Largest time value a machine accepts: 2^53 - 1 ms, so every binding can carry
 /// times as plain numbers (JavaScript numbers are exact up to 2^53).
 pub const MAX_TIME: u64 = (1 << 53) - 1;
@@ -27,6 +29,18 @@ impl Millis {
     #[must_use]
     pub const fn plus(self, ms: u64) -> Millis {
         Millis(self.0.saturating_add(ms))
+    }
+
+    /// Checks an input's time against the latest one the machine has seen: at
+    /// most [`MAX_TIME`], and never earlier than `last`.
+    pub(crate) fn check_input(self, last: Millis) -> Result<(), UsageError> {
+        if self.0 > MAX_TIME {
+            return Err(UsageError::TimeOutOfRange { got: self });
+        }
+        if self < last {
+            return Err(UsageError::NonMonotonicTime { last, got: self });
+        }
+        Ok(())
     }
 
     /// `self - earlier`, or zero when `earlier` is later.

@@ -5,8 +5,8 @@ use alloc::string::String;
 
 use crate::backoff::{RetryPolicy, MAX_RETRY_DELAY};
 use crate::error::ConfigError;
-use crate::redlock::MAX_ACQUIRE_TIMEOUT;
-use crate::types::{Millis, MAX_TIME};
+use crate::redlock::config::{check_start_time, check_timeout};
+use crate::types::Millis;
 
 /// Longest lock name, in UTF-8 bytes (far below PostgreSQL's limits on `text` and
 /// on a btree entry of `fencelock_fence`).
@@ -139,9 +139,7 @@ impl LockArgs {
 }
 
 pub(crate) fn check_args(args: &LockArgs) -> Result<(), ConfigError> {
-    if args.now.0 > MAX_TIME {
-        return Err(ConfigError::TimeOutOfRange { got: args.now });
-    }
+    check_start_time(args.now)?;
     if args.name.is_empty() {
         return Err(ConfigError::EmptyResource);
     }
@@ -156,13 +154,7 @@ pub(crate) fn check_args(args: &LockArgs) -> Result<(), ConfigError> {
             reason: "PostgreSQL text cannot hold a NUL character",
         });
     }
-    match args.timeout {
-        Some(t) if t == 0 || t > MAX_ACQUIRE_TIMEOUT => Err(ConfigError::InvalidTimeout {
-            timeout: t,
-            max: MAX_ACQUIRE_TIMEOUT,
-        }),
-        _ => Ok(()),
-    }
+    check_timeout(args.timeout)
 }
 
 #[cfg(test)]

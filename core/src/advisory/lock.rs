@@ -703,19 +703,6 @@ impl Lock {
         }
         best
     }
-
-    fn check_time(&self, now: Millis) -> Result<(), UsageError> {
-        if now.0 > MAX_TIME {
-            return Err(UsageError::TimeOutOfRange { got: now });
-        }
-        if now < self.now {
-            return Err(UsageError::NonMonotonicTime {
-                last: self.now,
-                got: now,
-            });
-        }
-        Ok(())
-    }
 }
 
 impl Machine for Lock {
@@ -724,7 +711,7 @@ impl Machine for Lock {
 
     fn handle_input(&mut self, input: Input) -> Result<(), UsageError> {
         let now = input.now();
-        self.check_time(now)?;
+        now.check_input(self.now)?;
         match input {
             Input::Reply { req, result, .. } => {
                 self.reqs.check(req)?;

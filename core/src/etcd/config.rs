@@ -5,8 +5,8 @@ use alloc::string::String;
 
 use crate::backoff::{RetryPolicy, MAX_RETRY_DELAY};
 use crate::error::ConfigError;
-use crate::redlock::{drift_allowance, MAX_ACQUIRE_TIMEOUT, MAX_DRIFT_PPM, MAX_RESOURCE_LEN};
-use crate::types::{Millis, MAX_TIME};
+use crate::redlock::{drift_allowance, MAX_DRIFT_PPM, MAX_RESOURCE_LEN};
+use crate::types::Millis;
 
 /// Longest lease TTL accepted, in seconds (so that the TTL in ms stays below 2^31).
 pub const MAX_TTL_SECS: u64 = 2_147_483;
@@ -335,13 +335,6 @@ impl ObserveArgs {
     }
 }
 
-pub(crate) fn check_start(now: Millis) -> Result<(), ConfigError> {
-    if now.0 > MAX_TIME {
-        return Err(ConfigError::TimeOutOfRange { got: now });
-    }
-    Ok(())
-}
-
 pub(crate) fn check_name(name: &str) -> Result<(), ConfigError> {
     if name.is_empty() {
         return Err(ConfigError::EmptyResource);
@@ -353,16 +346,6 @@ pub(crate) fn check_name(name: &str) -> Result<(), ConfigError> {
         });
     }
     Ok(())
-}
-
-pub(crate) fn check_timeout(timeout: Option<u64>) -> Result<(), ConfigError> {
-    match timeout {
-        Some(t) if t == 0 || t > MAX_ACQUIRE_TIMEOUT => Err(ConfigError::InvalidTimeout {
-            timeout: t,
-            max: MAX_ACQUIRE_TIMEOUT,
-        }),
-        _ => Ok(()),
-    }
 }
 
 /// Whether `value` may be an election value.

@@ -7,8 +7,8 @@ use alloc::string::String;
 use alloc::sync::Arc;
 
 use super::config::{
-    check_name, check_start, check_timeout, election_value_ok, EtcdConfig, MutexArgs, Params, Wait,
-    CLEANUP_ATTEMPTS, MAX_ELECTION_VALUE_LEN, MAX_TTL_SECS,
+    check_name, election_value_ok, EtcdConfig, MutexArgs, Params, Wait, CLEANUP_ATTEMPTS,
+    MAX_ELECTION_VALUE_LEN, MAX_TTL_SECS,
 };
 use super::protocol::{
     AcquireFailure, AcquireStats, Command, Compare, ErrorKind, Event, Input, KeyValue, LeaseId,
@@ -20,7 +20,8 @@ use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::fence::FencingToken;
 use crate::pending::Requests;
-use crate::types::{Millis, RequestId, MAX_TIME};
+use crate::redlock::config::{check_start_time, check_timeout};
+use crate::types::{Millis, RequestId};
 use crate::Machine;
 
 /// What a request was for.
@@ -158,7 +159,7 @@ impl Engine {
         try_lock: bool,
     ) -> Result<Self, ConfigError> {
         let params = config.validate()?;
-        check_start(now)?;
+        check_start_time(now)?;
         check_name(name)?;
         check_timeout(timeout)?;
         let mut engine = Engine {
@@ -989,22 +990,9 @@ impl Engine {
 
     // ----- inputs -------------------------------------------------------------
 
-    fn check_time(&self, now: Millis) -> Result<(), UsageError> {
-        if now.0 > MAX_TIME {
-            return Err(UsageError::TimeOutOfRange { got: now });
-        }
-        if now < self.now {
-            return Err(UsageError::NonMonotonicTime {
-                last: self.now,
-                got: now,
-            });
-        }
-        Ok(())
-    }
-
     fn handle_input(&mut self, input: Input) -> Result<(), UsageError> {
         let now = input.now();
-        self.check_time(now)?;
+        now.check_input(self.now)?;
         match input {
             Input::Reply { req, result, .. } => {
                 self.reqs.check(req)?;

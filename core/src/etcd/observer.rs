@@ -6,7 +6,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 
-use super::config::{check_name, check_start, EtcdConfig, ObserveArgs, Params, Wait};
+use super::config::{check_name, EtcdConfig, ObserveArgs, Params, Wait};
 use super::protocol::{
     Command, ErrorKind, Event, Input, Leader, ObserveFailure, Output, RangeRequest, Reply, Sort,
     SortOrder, SortTarget, State,
@@ -14,7 +14,8 @@ use super::protocol::{
 use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::pending::Requests;
-use crate::types::{Millis, RequestId, MAX_TIME};
+use crate::redlock::config::check_start_time;
+use crate::types::{Millis, RequestId};
 use crate::Machine;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +72,7 @@ impl Observer {
     /// Validates `config` and `args`, then sends the first read at `args.now`.
     pub fn new(config: &EtcdConfig, args: ObserveArgs) -> Result<Self, ConfigError> {
         let params = config.validate()?;
-        check_start(args.now)?;
+        check_start_time(args.now)?;
         check_name(&args.name)?;
         let mut observer = Observer {
             params,
@@ -269,15 +270,7 @@ impl Machine for Observer {
 
     fn handle_input(&mut self, input: Input) -> Result<(), UsageError> {
         let now = input.now();
-        if now.0 > MAX_TIME {
-            return Err(UsageError::TimeOutOfRange { got: now });
-        }
-        if now < self.now {
-            return Err(UsageError::NonMonotonicTime {
-                last: self.now,
-                got: now,
-            });
-        }
+        now.check_input(self.now)?;
         match input {
             Input::Reply { req, result, .. } => {
                 self.reqs.check(req)?;

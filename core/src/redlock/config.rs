@@ -4,6 +4,7 @@ use alloc::string::String;
 
 use crate::backoff::RetryPolicy;
 use crate::error::ConfigError;
+use crate::types::Millis;
 
 /// Most Redis masters one lock may span.
 pub const MAX_NODES: u16 = 64;
@@ -28,6 +29,25 @@ pub const MAX_VALUE_LEN: usize = 128;
 pub const MAX_NAMESPACE_LEN: usize = 64;
 /// Longest acquire timeout, in ms (one day).
 pub const MAX_ACQUIRE_TIMEOUT: u64 = 86_400_000;
+
+/// A machine's start time: at most [`crate::MAX_TIME`] (every machine checks it).
+pub(crate) fn check_start_time(now: Millis) -> Result<(), ConfigError> {
+    if now.0 > crate::MAX_TIME {
+        return Err(ConfigError::TimeOutOfRange { got: now });
+    }
+    Ok(())
+}
+
+/// An acquire timeout, if given: `1..=MAX_ACQUIRE_TIMEOUT` (every machine checks it).
+pub(crate) fn check_timeout(timeout: Option<u64>) -> Result<(), ConfigError> {
+    match timeout {
+        Some(t) if t == 0 || t > MAX_ACQUIRE_TIMEOUT => Err(ConfigError::InvalidTimeout {
+            timeout: t,
+            max: MAX_ACQUIRE_TIMEOUT,
+        }),
+        _ => Ok(()),
+    }
+}
 
 /// How a Redlock lease is acquired, kept and released. Every field but `nodes` and
 /// `ttl` has a default; JSON configs may leave them out.

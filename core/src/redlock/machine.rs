@@ -8,7 +8,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::config::{
-    Params, RedlockConfig, MAX_ACQUIRE_TIMEOUT, MAX_RESOURCES, MAX_RESOURCE_LEN, MAX_VALUE_LEN,
+    check_start_time, check_timeout, Params, RedlockConfig, MAX_RESOURCES, MAX_RESOURCE_LEN,
+    MAX_VALUE_LEN,
 };
 use super::protocol::{
     AcquireFailure, AcquireStats, AttemptFailure, Command, Eval, Event, ExtendFailure, Input,
@@ -19,7 +20,7 @@ use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::fence::FencingToken;
 use crate::pending::Requests;
-use crate::types::{Millis, NodeId, RequestId, MAX_TIME};
+use crate::types::{Millis, NodeId, RequestId};
 use crate::Machine;
 
 /// Given-up requests remembered so that their late replies are told apart from
@@ -177,19 +178,10 @@ impl Redlock {
     /// one acquire command per node, in node order.
     pub fn new(config: &RedlockConfig, args: AcquireArgs) -> Result<Self, ConfigError> {
         let params = config.validate()?;
-        if args.now.0 > MAX_TIME {
-            return Err(ConfigError::TimeOutOfRange { got: args.now });
-        }
+        check_start_time(args.now)?;
         let resources = check_resources(args.resources)?;
         check_value(&args.value)?;
-        if let Some(timeout) = args.timeout {
-            if timeout == 0 || timeout > MAX_ACQUIRE_TIMEOUT {
-                return Err(ConfigError::InvalidTimeout {
-                    timeout,
-                    max: MAX_ACQUIRE_TIMEOUT,
-                });
-            }
-        }
+        check_timeout(args.timeout)?;
         let ns = &config.namespace;
         let lock_keys: Vec<String> = resources
             .iter()
@@ -280,19 +272,6 @@ impl Redlock {
     }
 
     // ----- input checks -------------------------------------------------------
-
-    fn check_time(&self, now: Millis) -> Result<(), UsageError> {
-        if now.0 > MAX_TIME {
-            return Err(UsageError::TimeOutOfRange { got: now });
-        }
-        if now < self.now {
-            return Err(UsageError::NonMonotonicTime {
-                last: self.now,
-                got: now,
-            });
-        }
-        Ok(())
-    }
 
     fn check_reply(&self, req: RequestId, node: Option<NodeId>) -> Result<(), UsageError> {
         if req.0 == 0 || req.0 >= self.reqs.next_id() {
@@ -835,7 +814,7 @@ impl Machine for Redlock {
 
     fn handle_input(&mut self, input: Input) -> Result<(), UsageError> {
         let now = input.now();
-        self.check_time(now)?;
+        now.check_input(self.now)?;
         match input {
             Input::Reply {
                 req, node, result, ..

@@ -43,14 +43,14 @@
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::fmt::Write as _;
 
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 
-use crate::json::{parse as parse_json, write_str, Value};
+use crate::json::write::key as member;
+use crate::json::{parse as parse_json, write_decimal, write_str, Value};
 
 use crate::etcd::{
     parse_decimal, Command, Compare, ErrorKind, EventKind, KeyValue, LeaseId, Op, OpResponse,
@@ -130,22 +130,19 @@ fn field(field: &'static str, problem: &'static str) -> GatewayError {
 pub fn encode(command: &Command) -> Option<GatewayRequest> {
     let mut body = String::with_capacity(160);
     let out = &mut body;
+    out.push('{');
     let path = match command {
         Command::LeaseGrant { ttl, .. } => {
-            let mut o = Object::open(out);
-            o.int64("TTL", *ttl);
-            o.close();
+            put_int64(out, "TTL", *ttl);
             "/v3/lease/grant"
         }
-        Command::LeaseKeepAlive { lease, .. } | Command::LeaseRevoke { lease, .. } => {
-            let mut o = Object::open(out);
-            o.int64("ID", lease.0);
-            o.close();
-            if matches!(command, Command::LeaseRevoke { .. }) {
-                "/v3/lease/revoke"
-            } else {
-                "/v3/lease/keepalive"
-            }
+        Command::LeaseKeepAlive { lease, .. } => {
+            put_int64(out, "ID", lease.0);
+            "/v3/lease/keepalive"
+        }
+        Command::LeaseRevoke { lease, .. } => {
+            put_int64(out, "ID", lease.0);
+            "/v3/lease/revoke"
         }
         Command::Txn {
             compare,
@@ -153,15 +150,13 @@ pub fn encode(command: &Command) -> Option<GatewayRequest> {
             failure,
             ..
         } => {
-            let mut o = Object::open(out);
-            array(o.key("compare"), compare, encode_compare);
-            array(o.key("failure"), failure, encode_op);
-            array(o.key("success"), success, encode_op);
-            o.close();
+            put_array(out, "compare", compare, encode_compare);
+            put_array(out, "failure", failure, encode_op);
+            put_array(out, "success", success, encode_op);
             "/v3/kv/txn"
         }
         Command::Range { range, .. } => {
-            encode_range(out, range);
+            range_fields(out, range);
             "/v3/kv/range"
         }
         Command::Watch {
@@ -170,65 +165,41 @@ pub fn encode(command: &Command) -> Option<GatewayRequest> {
             start_revision,
             ..
         } => {
-            let mut o = Object::open(out);
-            let mut create = Object::open(o.key("create_request"));
-            create.base64("key", key);
+            member(out, "create_request");
+            out.push('{');
+            put_base64(out, "key", key);
             if let Some(end) = range_end {
-                create.base64("range_end", end);
+                put_base64(out, "range_end", end);
             }
-            create.int64("start_revision", *start_revision);
-            create.close();
-            o.close();
+            put_int64(out, "start_revision", *start_revision);
+            out.push('}');
             "/v3/watch"
         }
         Command::CancelWatch { .. } => return None,
     };
+    out.push('}');
     Some(GatewayRequest { path, body })
 }
 
-/// A JSON object being written: its members, comma-separated.
-struct Object<'a> {
-    out: &'a mut String,
-    empty: bool,
+// Members of an open object (`json::write::key` puts the comma).
+
+fn put_text(out: &mut String, key: &str, value: &str) {
+    member(out, key);
+    write_str(out, value);
 }
 
-impl<'a> Object<'a> {
-    fn open(out: &'a mut String) -> Self {
-        out.push('{');
-        Object { out, empty: true }
-    }
-
-    /// Starts the member `key`; its value is written next.
-    fn key(&mut self, key: &str) -> &mut String {
-        if !self.empty {
-            self.out.push(',');
-        }
-        self.empty = false;
-        write_str(self.out, key);
-        self.out.push(':');
-        self.out
-    }
-
-    fn text(&mut self, key: &str, value: &str) {
-        write_str(self.key(key), value);
-    }
-
-    fn base64(&mut self, key: &str, value: &str) {
-        let encoded = BASE64.encode(value.as_bytes());
-        self.text(key, &encoded);
-    }
-
-    /// An int64 as the gateway writes it: a string of digits.
-    fn int64(&mut self, key: &str, value: u64) {
-        let _ = write!(self.key(key), "\"{value}\"");
-    }
-
-    fn close(self) {
-        self.out.push('}');
-    }
+fn put_base64(out: &mut String, key: &str, value: &str) {
+    put_text(out, key, &BASE64.encode(value.as_bytes()));
 }
 
-fn array<T>(out: &mut String, items: &[T], each: fn(&mut String, &T)) {
+/// An int64 as the gateway writes it: a string of digits.
+fn put_int64(out: &mut String, key: &str, value: u64) {
+    member(out, key);
+    write_decimal(out, value);
+}
+
+fn put_array<T>(out: &mut String, key: &str, items: &[T], each: fn(&mut String, &T)) {
+    member(out, key);
     out.push('[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -240,51 +211,57 @@ fn array<T>(out: &mut String, items: &[T], each: fn(&mut String, &T)) {
 }
 
 fn encode_compare(out: &mut String, compare: &Compare) {
+    out.push('{');
     match compare {
         Compare::CreateRevision { key, revision } => {
-            let mut o = Object::open(out);
-            o.int64("create_revision", *revision);
-            o.base64("key", key);
-            o.text("result", "EQUAL");
-            o.text("target", "CREATE");
-            o.close();
+            put_int64(out, "create_revision", *revision);
+            put_base64(out, "key", key);
+            put_text(out, "result", "EQUAL");
+            put_text(out, "target", "CREATE");
         }
     }
+    out.push('}');
 }
 
 fn encode_op(out: &mut String, op: &Op) {
-    let mut o = Object::open(out);
+    out.push('{');
     match op {
         Op::Put { key, value, lease } => {
-            let mut put = Object::open(o.key("request_put"));
-            put.base64("key", key);
+            member(out, "request_put");
+            out.push('{');
+            put_base64(out, "key", key);
             if let Some(lease) = lease {
-                put.int64("lease", lease.0);
+                put_int64(out, "lease", lease.0);
             }
-            put.base64("value", value);
-            put.close();
+            put_base64(out, "value", value);
+            out.push('}');
         }
-        Op::Range(range) => encode_range(o.key("request_range"), range),
+        Op::Range(range) => {
+            member(out, "request_range");
+            out.push('{');
+            range_fields(out, range);
+            out.push('}');
+        }
         Op::DeleteRange { key } => {
-            let mut delete = Object::open(o.key("request_delete_range"));
-            delete.base64("key", key);
-            delete.close();
+            member(out, "request_delete_range");
+            out.push('{');
+            put_base64(out, "key", key);
+            out.push('}');
         }
     }
-    o.close();
+    out.push('}');
 }
 
-fn encode_range(out: &mut String, range: &RangeRequest) {
-    let mut o = Object::open(out);
-    o.base64("key", &range.key);
+fn range_fields(out: &mut String, range: &RangeRequest) {
+    put_base64(out, "key", &range.key);
     if range.limit > 0 {
-        o.int64("limit", range.limit);
+        put_int64(out, "limit", range.limit);
     }
     if let Some(max) = range.max_create_revision {
-        o.int64("max_create_revision", max);
+        put_int64(out, "max_create_revision", max);
     }
     if let Some(end) = &range.range_end {
-        o.base64("range_end", end);
+        put_base64(out, "range_end", end);
     }
     if let Some(sort) = range.sort {
         let order = match sort.order {
@@ -294,10 +271,9 @@ fn encode_range(out: &mut String, range: &RangeRequest) {
         let target = match sort.target {
             SortTarget::Create => "CREATE",
         };
-        o.text("sort_order", order);
-        o.text("sort_target", target);
+        put_text(out, "sort_order", order);
+        put_text(out, "sort_target", target);
     }
-    o.close();
 }
 
 // ----- decoding ---------------------------------------------------------------

@@ -1,7 +1,8 @@
 //! RESP2, the Redis serialization protocol: bytes in, bytes out.
 //!
-//! For hosts that have a TCP socket but no Redis client library (a Rust host on
-//! `std::net`, an edge worker with a raw socket). Nothing here does I/O:
+//! For hosts that have a TCP socket but no Redis client library (a Rust host
+//! with the standard library's sockets, an edge worker with a raw socket). The
+//! codec itself only turns values into bytes and back:
 //!
 //! - **Encoding** writes requests into a caller-owned `Vec<u8>`:
 //!   [`encode_command`] (any command, as an array of bulk strings),

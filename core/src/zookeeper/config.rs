@@ -6,8 +6,9 @@ use alloc::string::String;
 use super::protocol::SessionId;
 use crate::backoff::{RetryPolicy, MAX_RETRY_DELAY};
 use crate::error::ConfigError;
-use crate::redlock::{drift_allowance, MAX_ACQUIRE_TIMEOUT, MAX_DRIFT_PPM, MAX_TTL, MIN_VALIDITY};
-use crate::types::{Millis, MAX_TIME};
+use crate::redlock::config::check_start_time;
+use crate::redlock::{drift_allowance, MAX_DRIFT_PPM, MAX_TTL, MIN_VALIDITY};
+use crate::types::Millis;
 
 /// Longest lock path, in UTF-8 bytes (our node's name adds about 60 bytes).
 pub const MAX_PATH_LEN: usize = 512;
@@ -355,25 +356,13 @@ pub(crate) fn check_data(value: &str, required: bool) -> Result<(), ConfigError>
 }
 
 pub(crate) fn check_start(now: Millis, session: SessionId) -> Result<(), ConfigError> {
-    if now.0 > MAX_TIME {
-        return Err(ConfigError::TimeOutOfRange { got: now });
-    }
+    check_start_time(now)?;
     if session.0 == 0 {
         return Err(ConfigError::InvalidSession {
             reason: "session id 0 marks a persistent node's owner, never a session",
         });
     }
     Ok(())
-}
-
-pub(crate) fn check_timeout(timeout: Option<u64>) -> Result<(), ConfigError> {
-    match timeout {
-        Some(t) if t == 0 || t > MAX_ACQUIRE_TIMEOUT => Err(ConfigError::InvalidTimeout {
-            timeout: t,
-            max: MAX_ACQUIRE_TIMEOUT,
-        }),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::config::{
-    check_data, check_guid, check_path, check_start, check_timeout, ElectionArgs, LockArgs, Params,
+    check_data, check_guid, check_path, check_start, ElectionArgs, LockArgs, Params,
     ZooKeeperConfig,
 };
 use super::protocol::{
@@ -19,8 +19,9 @@ use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::fence::FencingToken;
 use crate::pending::Requests;
+use crate::redlock::config::check_timeout;
 use crate::redlock::MAX_GIVEN_UP;
-use crate::types::{Millis, RequestId, MAX_TIME};
+use crate::types::{Millis, RequestId};
 use crate::Machine;
 
 /// What a request was for.
@@ -1004,19 +1005,6 @@ impl Engine {
 
     // ----- inputs -------------------------------------------------------------
 
-    fn check_time(&self, now: Millis) -> Result<(), UsageError> {
-        if now.0 > MAX_TIME {
-            return Err(UsageError::TimeOutOfRange { got: now });
-        }
-        if now < self.now {
-            return Err(UsageError::NonMonotonicTime {
-                last: self.now,
-                got: now,
-            });
-        }
-        Ok(())
-    }
-
     /// Rejects a watch notification for a request that set no watch, or one that
     /// already fired.
     fn check_watch(&self, req: RequestId) -> Result<(), UsageError> {
@@ -1044,7 +1032,7 @@ impl Engine {
 
     fn handle_input(&mut self, input: Input) -> Result<(), UsageError> {
         let now = input.now();
-        self.check_time(now)?;
+        now.check_input(self.now)?;
         match input {
             Input::Reply { req, result, .. } => {
                 self.reqs.check(req)?;
