@@ -12,6 +12,7 @@
 //! One PRNG value is drawn per retry, also when `jitter` is zero.
 
 use crate::error::ConfigError;
+use crate::types::Millis;
 
 /// Largest delay or jitter a retry policy accepts: one hour.
 pub const MAX_RETRY_DELAY: u64 = 3_600_000;
@@ -76,6 +77,17 @@ pub struct RetryPolicy {
     pub backoff: Backoff,
     /// Each delay moves by a uniform random amount in `[-jitter, +jitter]` ms. Default 50.
     pub jitter: u64,
+}
+
+/// What [`RetryPolicy::next_attempt`] decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NextAttempt {
+    /// Start the next attempt at this time.
+    At(Millis),
+    /// The policy allows no more attempts.
+    Exhausted,
+    /// The next attempt would start at or after the deadline.
+    PastDeadline,
 }
 
 impl Default for RetryPolicy {
@@ -152,6 +164,27 @@ impl RetryPolicy {
     #[must_use]
     pub fn allows_attempt_after(&self, attempts_made: u32) -> bool {
         self.max_attempts.is_none_or(|max| attempts_made < max)
+    }
+
+    /// When the attempt after `made` failed ones (from 1) may start, seen at
+    /// `now`: after the backoff delay (one draw from `rng`), unless the policy
+    /// allows no more attempts or the start would be at or after `deadline`.
+    pub(crate) fn next_attempt(
+        &self,
+        made: u32,
+        now: Millis,
+        deadline: Option<Millis>,
+        rng: &mut SplitMix64,
+    ) -> NextAttempt {
+        if !self.allows_attempt_after(made) {
+            return NextAttempt::Exhausted;
+        }
+        let at = now.plus(self.delay(made, rng));
+        if deadline.is_some_and(|d| at >= d) {
+            NextAttempt::PastDeadline
+        } else {
+            NextAttempt::At(at)
+        }
     }
 
     /// Delay in ms before retry number `retry` (1 for the first retry), drawing one

@@ -12,6 +12,7 @@ use super::protocol::{
     AcquireFailure, AcquireStats, Command, ErrorKind, Event, Input, LockInfo, LostReason, Output,
     ReleaseOutcome, Reply, SqlValue, State, Statement,
 };
+use crate::backoff::NextAttempt;
 use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::fence::FencingToken;
@@ -365,16 +366,15 @@ impl Lock {
             self.fail_now(AcquireFailure::Locked);
             return;
         }
-        let retry = self.params.retry;
-        if !retry.allows_attempt_after(self.attempts) {
-            self.fail_now(AcquireFailure::AttemptsExhausted);
-            return;
-        }
-        let at = self.now.plus(retry.delay(self.attempts, &mut self.rng));
-        if self.deadline.is_some_and(|d| at >= d) {
-            self.fail_now(AcquireFailure::Deadline);
-            return;
-        }
+        let next =
+            self.params
+                .retry
+                .next_attempt(self.attempts, self.now, self.deadline, &mut self.rng);
+        let at = match next {
+            NextAttempt::At(at) => at,
+            NextAttempt::Exhausted => return self.fail_now(AcquireFailure::AttemptsExhausted),
+            NextAttempt::PastDeadline => return self.fail_now(AcquireFailure::Deadline),
+        };
         self.emit(Event::Busy {
             attempt: self.attempts,
             retry_at: at,
@@ -509,16 +509,15 @@ impl Lock {
     /// A statement of the acquisition failed: retry after the backoff, or give up.
     fn retry(&mut self, statement: Statement) {
         self.failures += 1;
-        let retry = self.params.retry;
-        if !retry.allows_attempt_after(self.failures) {
-            self.give_up(AcquireFailure::AttemptsExhausted);
-            return;
-        }
-        let at = self.now.plus(retry.delay(self.failures, &mut self.rng));
-        if self.deadline.is_some_and(|d| at >= d) {
-            self.give_up(AcquireFailure::Deadline);
-            return;
-        }
+        let next =
+            self.params
+                .retry
+                .next_attempt(self.failures, self.now, self.deadline, &mut self.rng);
+        let at = match next {
+            NextAttempt::At(at) => at,
+            NextAttempt::Exhausted => return self.give_up(AcquireFailure::AttemptsExhausted),
+            NextAttempt::PastDeadline => return self.give_up(AcquireFailure::Deadline),
+        };
         self.step = Step::Scheduled { statement, at };
     }
 

@@ -16,6 +16,7 @@ use super::protocol::{
     SortOrder, SortTarget, State,
 };
 use super::ElectionArgs;
+use crate::backoff::NextAttempt;
 use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::fence::FencingToken;
@@ -458,16 +459,15 @@ impl Engine {
     /// A lock-track request failed: retry it after the backoff delay, or give up.
     fn retry(&mut self, tag: Tag) {
         self.failures += 1;
-        let retry = self.params.retry;
-        if !retry.allows_attempt_after(self.failures) {
-            self.give_up(AcquireFailure::AttemptsExhausted);
-            return;
-        }
-        let at = self.now.plus(retry.delay(self.failures, &mut self.rng));
-        if self.deadline.is_some_and(|d| at >= d) {
-            self.give_up(AcquireFailure::Deadline);
-            return;
-        }
+        let next =
+            self.params
+                .retry
+                .next_attempt(self.failures, self.now, self.deadline, &mut self.rng);
+        let at = match next {
+            NextAttempt::At(at) => at,
+            NextAttempt::Exhausted => return self.give_up(AcquireFailure::AttemptsExhausted),
+            NextAttempt::PastDeadline => return self.give_up(AcquireFailure::Deadline),
+        };
         self.stats.retries += 1;
         self.step = Step::Scheduled { tag, at };
     }

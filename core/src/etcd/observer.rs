@@ -11,6 +11,7 @@ use super::protocol::{
     Command, ErrorKind, Event, Input, Leader, ObserveFailure, Output, RangeRequest, Reply, Sort,
     SortOrder, SortTarget, State,
 };
+use crate::backoff::NextAttempt;
 use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::pending::Requests;
@@ -224,9 +225,11 @@ impl Observer {
         self.out
             .push_back(Output::Event(Event::RequestError { req, kind, message }));
         self.failures += 1;
-        let retry = self.params.retry;
-        if retry.allows_attempt_after(self.failures) {
-            let at = self.now.plus(retry.delay(self.failures, &mut self.rng));
+        let next = self
+            .params
+            .retry
+            .next_attempt(self.failures, self.now, None, &mut self.rng);
+        if let NextAttempt::At(at) = next {
             self.step = Step::Scheduled { at };
         } else {
             self.stop_step();

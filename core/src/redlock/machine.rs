@@ -16,6 +16,7 @@ use super::protocol::{
     Lease, LostReason, NodeErrorKind, NodeReply, Output, ReleaseOutcome, State,
 };
 use super::scripts::Script;
+use crate::backoff::NextAttempt;
 use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::fence::FencingToken;
@@ -690,19 +691,17 @@ impl Redlock {
         };
         self.give_up_live();
         self.send_to_all(Script::Release, false);
-        let retry = self.params.retry;
-        let mut retry_at = None;
-        let mut failure = AcquireFailure::AttemptsExhausted;
-        if reason == AttemptFailure::Deadline {
-            failure = AcquireFailure::Deadline;
-        } else if retry.allows_attempt_after(self.attempts) {
-            let at = self.now.plus(retry.delay(self.attempts, &mut self.rng));
-            if self.deadline.is_some_and(|d| at >= d) {
-                failure = AcquireFailure::Deadline;
-            } else {
-                retry_at = Some(at);
-            }
-        }
+        let next = if reason == AttemptFailure::Deadline {
+            NextAttempt::PastDeadline
+        } else {
+            let retry = self.params.retry;
+            retry.next_attempt(self.attempts, self.now, self.deadline, &mut self.rng)
+        };
+        let (retry_at, failure) = match next {
+            NextAttempt::At(at) => (Some(at), AcquireFailure::AttemptsExhausted),
+            NextAttempt::Exhausted => (None, AcquireFailure::AttemptsExhausted),
+            NextAttempt::PastDeadline => (None, AcquireFailure::Deadline),
+        };
         self.emit(Event::AttemptFailed {
             attempt: attempt.number,
             reason,
