@@ -460,9 +460,7 @@ export function createEtcd(core) {
 
     /** Milliseconds of validity left now (0 once lost or released). @returns {number} */
     remaining() {
-      const state = this.state
-      if (state !== 'held' && state !== 'proclaiming') return 0
-      return Math.max(0, this.validUntil - clock())
+      return call('usage', () => this.#driver.machine.remaining(clock()))
     }
 
     /**

@@ -420,9 +420,7 @@ export function createRedlock(core) {
 
     /** Milliseconds of validity left now (0 once expired, lost or released). @returns {number} */
     remaining() {
-      const state = this.state
-      if (state !== 'held' && state !== 'extending') return 0
-      return Math.max(0, this.validUntil - clock())
+      return call('usage', () => this.#driver.machine.remaining(clock()))
     }
 
     /**

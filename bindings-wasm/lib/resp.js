@@ -149,10 +149,11 @@ export function createResp(core) {
       this.socket.then(
         (socket) => {
           // Scripts first, so EVALSHA finds them; their replies are consumed in order.
-          for (const script of ['acquire', 'extend', 'release', 'fence']) {
-            const source = core.scriptTable()[script]?.source ?? ''
+          for (let i = 0; ; i++) {
+            const load = call('wire', () => glue.respEncodeScriptLoad(i))
+            if (load === undefined) break
             this.waiting.push({ resolve: () => {}, reject: () => {} })
-            socket.write(call('wire', () => glue.respEncodeCommand(['SCRIPT', 'LOAD', source])))
+            socket.write(load)
           }
         },
         (e) => this.fail(e)

@@ -20,8 +20,6 @@ use fencelock_core::json::{from_json, to_json, FromJson, ToJson};
 
 use crate::fault::{invalid, Fault};
 
-/// Prefix of a big integer written as a string (the JavaScript side revives it).
-pub const BIGINT_MARKER: &str = "\u{0}bigint:";
 /// `Number.MAX_SAFE_INTEGER`.
 const MAX_SAFE: u64 = 9_007_199_254_740_991;
 /// Longest JSON text accepted from the host (16 MiB), so a huge value is a typed
@@ -30,12 +28,7 @@ pub const MAX_TEXT_LEN: usize = 16 * 1024 * 1024;
 
 /// Writes `value` for `JSON.parse`, big integers marked.
 pub fn to_text<T: ToJson + ?Sized>(value: &T) -> String {
-    let text = to_json(value);
-    if has_long_number(&text) {
-        mark_big(&text)
-    } else {
-        text
-    }
+    mark_big(to_json(value))
 }
 
 /// Reads JSON text from the host as `T` (`INVALID_INPUT` when it does not
@@ -50,42 +43,13 @@ pub fn parse<T: FromJson>(what: &str, text: &str) -> Result<T, Fault> {
     from_json(text).map_err(|e| invalid(format!("{what}: {e}")))
 }
 
-/// Whether the JSON text has a number of 16 or more digits outside strings (the
-/// only ones that can exceed 2^53 - 1).
-fn has_long_number(text: &str) -> bool {
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut digits = 0;
-    for b in text.bytes() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        if b.is_ascii_digit() {
-            digits += 1;
-            if digits >= 16 {
-                return true;
-            }
-        } else {
-            digits = 0;
-            in_string = b == b'"';
-        }
-    }
-    false
-}
-
 /// Rewrites every integer outside strings whose magnitude exceeds
 /// `Number.MAX_SAFE_INTEGER` as a marked string (the writer emits integers
-/// only, so a number token is an optional `-` and digits).
-fn mark_big(text: &str) -> String {
+/// only, so a number token is an optional `-` and digits). The text is returned
+/// as it is when it has none, which is nearly always.
+fn mark_big(text: String) -> String {
     let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len() + 32);
+    let mut marked: Option<String> = None;
     let (mut i, mut copied) = (0, 0);
     let (mut in_string, mut escaped) = (false, false);
     while i < bytes.len() {
@@ -115,6 +79,7 @@ fn mark_big(text: &str) -> String {
             let token = &text[start..i];
             let magnitude = token.trim_start_matches('-');
             if magnitude.parse::<u64>().map_or(true, |m| m > MAX_SAFE) {
+                let out = marked.get_or_insert_with(|| String::with_capacity(text.len() + 32));
                 out.push_str(&text[copied..start]);
                 out.push_str("\"\\u0000bigint:");
                 out.push_str(token);
@@ -125,8 +90,13 @@ fn mark_big(text: &str) -> String {
         }
         i += 1;
     }
-    out.push_str(&text[copied..]);
-    out
+    match marked {
+        Some(mut out) => {
+            out.push_str(&text[copied..]);
+            out
+        }
+        None => text,
+    }
 }
 
 #[cfg(test)]

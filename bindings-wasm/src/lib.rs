@@ -27,13 +27,13 @@ use alloc::vec::Vec;
 
 use fencelock_core::fence::{REDIS_FENCED_SET, REDIS_FENCED_SET_SHA1};
 use fencelock_core::json::write_str;
-use fencelock_core::redlock::Script;
+use fencelock_core::redlock::{Eval, Script};
 use fencelock_core::wire::etcd_gateway;
 use fencelock_core::wire::resp::{self, Limits, RespValue};
-use fencelock_core::{Admission, FenceGuard as CoreFenceGuard, FencingToken};
+use fencelock_core::{Admission, FenceGuard as CoreFenceGuard, FencingToken, NodeId, RequestId};
 use wasm_bindgen::prelude::*;
 
-use crate::fault::{invalid, Fault, Result, INTERNAL};
+use crate::fault::{invalid, Fault, Result};
 use crate::machines::{Config, Kind};
 
 /// `Number.MAX_SAFE_INTEGER` as `f64` (2^53 - 1).
@@ -100,13 +100,6 @@ fn seed_of(seed: Option<String>) -> Result<Option<u64>> {
     .transpose()
 }
 
-/// Prefix the module writes before an integer beyond 2^53 - 1 (as a JSON
-/// string), for `JSON.parse` revivers to turn back into a `BigInt`.
-#[wasm_bindgen(js_name = bigintMarker)]
-pub fn bigint_marker() -> String {
-    json::BIGINT_MARKER.to_string()
-}
-
 /// Names of the machines this build exposes.
 #[wasm_bindgen(js_name = machineNames)]
 pub fn machine_names() -> Vec<String> {
@@ -154,11 +147,9 @@ impl WasmMachine {
         config: &str,
         init: &str,
     ) -> core::result::Result<WasmMachine, JsValue> {
-        let cfg = Config::parse(machine, config).map_err(|e| {
-            // A config that does not validate is a config error; report it as
-            // the vectors expect even when `init` is also bad.
-            JsValue::from(e)
-        })?;
+        // A config that does not validate is a config error; report it as the
+        // vectors expect even when `init` is also bad.
+        let cfg = Config::parse(machine, config)?;
         Ok(WasmMachine {
             name: cfg.name(),
             inner: cfg.build(init, None)?,
@@ -182,18 +173,18 @@ impl WasmMachine {
     /// emits nothing.
     pub fn step(&mut self, input: &str) -> core::result::Result<Option<String>, JsValue> {
         self.inner.handle_json(input)?;
-        Ok(self.inner.drain_json()?)
+        Ok(self.inner.drain_json())
     }
 
     /// The next output as JSON text, or `undefined` once drained.
     #[wasm_bindgen(js_name = pollOutput)]
-    pub fn poll_output(&mut self) -> core::result::Result<Option<String>, JsValue> {
-        Ok(self.inner.poll_output_json()?)
+    pub fn poll_output(&mut self) -> Option<String> {
+        self.inner.poll_output_json()
     }
 
     /// Every queued output as a JSON array, or `undefined` when there are none.
-    pub fn drain(&mut self) -> core::result::Result<Option<String>, JsValue> {
-        Ok(self.inner.drain_json()?)
+    pub fn drain(&mut self) -> Option<String> {
+        self.inner.drain_json()
     }
 
     /// When the host should deliver the next `timeout` input (ms on its
@@ -206,8 +197,18 @@ impl WasmMachine {
     /// A getter as JSON text: `lease` (redlock), `lock` (etcd mutex and
     /// election) or `leader` (observer); `undefined` for a getter this machine
     /// does not have.
-    pub fn view(&self, key: &str) -> core::result::Result<Option<String>, JsValue> {
-        Ok(self.inner.view(key)?)
+    pub fn view(&self, key: &str) -> Option<String> {
+        self.inner.view(key)
+    }
+
+    /// Milliseconds of validity left at `now` (0 unless held), as the core
+    /// counts it; throws `INVALID_INPUT` for a machine without a validity
+    /// (`etcd_observer`, `advisory_lock`).
+    pub fn remaining(&self, now: f64) -> core::result::Result<f64, JsValue> {
+        let left = self.inner.remaining(whole("now", now)?)?;
+        // Less than the end of validity, itself below 2^53: exact.
+        #[allow(clippy::cast_precision_loss)]
+        Ok(left as f64)
     }
 
     /// The drive loop's step: applies an input (JSON text), then returns the
@@ -377,22 +378,29 @@ pub fn resp_encode_eval(
     args: Vec<String>,
     by_sha: bool,
 ) -> core::result::Result<Vec<u8>, JsValue> {
-    // `Eval` cannot be built outside the core (non-exhaustive), so the parts go
-    // through the core's command encoder: the same bytes `encode_eval` writes.
-    let script = script_named(script)?;
-    let (verb, body): (&[u8], &str) = if by_sha {
-        (b"EVALSHA", script.sha1())
-    } else {
-        (b"EVAL", script.source())
-    };
-    let numkeys = keys.len().to_string();
-    let mut parts: Vec<&[u8]> = Vec::with_capacity(3 + keys.len() + args.len());
-    parts.extend([verb, body.as_bytes(), numkeys.as_bytes()]);
-    parts.extend(keys.iter().map(String::as_bytes));
-    parts.extend(args.iter().map(String::as_bytes));
+    // Only the script and its arguments go on the wire: the request and node
+    // ids are not part of the command.
+    let eval = Eval::new(
+        RequestId(0),
+        NodeId(0),
+        script_named(script)?,
+        keys.into(),
+        args.into(),
+    );
     let mut out = Vec::with_capacity(256);
-    resp::encode_command(&parts, &mut out);
+    resp::encode_eval(&eval, by_sha, &mut out);
     Ok(out)
+}
+
+/// The `SCRIPT LOAD` command (RESP2) for the `index`th Redlock script, in the
+/// core's order, or `undefined` past the last one: a connection loads them all
+/// before its first `EVALSHA`.
+#[wasm_bindgen(js_name = respEncodeScriptLoad)]
+pub fn resp_encode_script_load(index: usize) -> Option<Vec<u8>> {
+    let script = *Script::ALL.get(index)?;
+    let mut out = Vec::with_capacity(script.source().len() + 48);
+    resp::encode_script_load(script, &mut out);
+    Some(out)
 }
 
 /// Encodes any command (an array of bulk strings) as RESP2.
@@ -597,6 +605,3 @@ pub fn fenced_update_sql(
     fencelock_core::fenced_update_sql(table, &columns, fence_column, key_column)
         .map_err(|e| Fault::new(e.code(), e).into())
 }
-
-#[allow(dead_code)]
-const _: &str = INTERNAL;

@@ -5,10 +5,10 @@
 //! getter in [`Subject`]. Nothing in the JavaScript layer knows machine names
 //! beyond the classes it exports.
 
+use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::fmt::Write as _;
 use std::sync::Arc;
 
 use fencelock_core::advisory::{self, AdvisoryConfig};
@@ -16,7 +16,7 @@ use fencelock_core::etcd::{
     self, Command as EtcdCommand, ElectionArgs, EtcdConfig, MutexArgs, ObserveArgs,
     Output as EtcdOutput,
 };
-use fencelock_core::json::{FromJson, ToJson};
+use fencelock_core::json::{write_str, write_u64, FromJson, ToJson};
 use fencelock_core::redlock::{
     AcquireArgs, Command as RedlockCommand, Input as RedlockInput, NodeReply,
     Output as RedlockOutput, Redlock, RedlockConfig,
@@ -97,69 +97,60 @@ impl Config {
     /// Builds a machine from `init` (JSON text), with `seed` as the jitter seed
     /// when given.
     pub fn build(&self, init: &str, seed: Option<u64>) -> Result<Kind> {
+        /// `cfg`, or a copy of it with `seed` as its jitter seed when given.
+        fn seeded<C: Clone>(cfg: &C, seed: Option<u64>, set: fn(&mut C, u64)) -> Cow<'_, C> {
+            match seed {
+                Some(seed) => {
+                    let mut c = cfg.clone();
+                    set(&mut c, seed);
+                    Cow::Owned(c)
+                }
+                None => Cow::Borrowed(cfg),
+            }
+        }
         match self {
             Config::Redlock(cfg) => {
+                let cfg = seeded(cfg, seed, |c, s| c.rng_seed = s);
                 let args: AcquireArgs = parse("init", init)?;
-                let machine = match seed {
-                    Some(seed) => {
-                        let mut cfg = cfg.clone();
-                        cfg.rng_seed = seed;
-                        Redlock::new(&cfg, args)
-                    }
-                    None => Redlock::new(cfg, args),
-                };
-                Ok(Kind::Redlock(machine.map_err(config)?))
+                Ok(Kind::Redlock(Redlock::new(&cfg, args).map_err(config)?))
             }
             Config::ZooKeeper(name, cfg) => {
-                let seeded;
-                let cfg = match seed {
-                    Some(seed) => {
-                        let mut c = cfg.clone();
-                        c.rng_seed = seed;
-                        seeded = c;
-                        &seeded
-                    }
-                    None => cfg,
-                };
+                let cfg = seeded(cfg, seed, |c, s| c.rng_seed = s);
                 Ok(if *name == "zookeeper_lock" {
                     Kind::ZkLock(
-                        zookeeper::Lock::new(cfg, parse::<zookeeper::LockArgs>("init", init)?)
+                        zookeeper::Lock::new(&cfg, parse::<zookeeper::LockArgs>("init", init)?)
                             .map_err(config)?,
                     )
                 } else {
                     Kind::ZkElection(
                         zookeeper::Election::new(
-                            cfg,
+                            &cfg,
                             parse::<zookeeper::ElectionArgs>("init", init)?,
                         )
                         .map_err(config)?,
                     )
                 })
             }
-            Config::Advisory(cfg) => Ok(Kind::Advisory(
-                advisory::Lock::new(cfg, parse::<advisory::LockArgs>("init", init)?)
-                    .map_err(config)?,
-            )),
+            Config::Advisory(cfg) => {
+                let cfg = seeded(cfg, seed, |c, s| c.rng_seed = s);
+                Ok(Kind::Advisory(
+                    advisory::Lock::new(&cfg, parse::<advisory::LockArgs>("init", init)?)
+                        .map_err(config)?,
+                ))
+            }
             Config::Etcd(name, cfg) => {
-                let mut seeded;
-                let cfg = match seed {
-                    Some(seed) => {
-                        seeded = cfg.clone();
-                        seeded.rng_seed = seed;
-                        &seeded
-                    }
-                    None => cfg,
-                };
+                let cfg = seeded(cfg, seed, |c, s| c.rng_seed = s);
                 Ok(match *name {
                     "etcd_mutex" => Kind::Mutex(Gateway::new(
-                        etcd::Mutex::new(cfg, parse::<MutexArgs>("init", init)?).map_err(config)?,
+                        etcd::Mutex::new(&cfg, parse::<MutexArgs>("init", init)?)
+                            .map_err(config)?,
                     )),
                     "etcd_election" => Kind::Election(Gateway::new(
-                        etcd::Election::new(cfg, parse::<ElectionArgs>("init", init)?)
+                        etcd::Election::new(&cfg, parse::<ElectionArgs>("init", init)?)
                             .map_err(config)?,
                     )),
                     _ => Kind::Observer(Gateway::new(
-                        etcd::Observer::new(cfg, parse::<ObserveArgs>("init", init)?)
+                        etcd::Observer::new(&cfg, parse::<ObserveArgs>("init", init)?)
                             .map_err(config)?,
                     )),
                 })
@@ -213,7 +204,7 @@ where
     /// The state's name as vectors spell it.
     fn state_name(&self) -> &'static str;
     /// The getter vectors check (`lease`, `lock` or `leader`), as JSON text.
-    fn view(&self) -> Result<String>;
+    fn view(&self) -> String;
     /// Which getter that is.
     const VIEW: &'static str;
 }
@@ -223,28 +214,8 @@ impl Subject for Redlock {
     fn state_name(&self) -> &'static str {
         self.state().name()
     }
-    fn view(&self) -> Result<String> {
-        Ok(to_text(&self.lease()))
-    }
-}
-
-impl Subject for etcd::Mutex {
-    const VIEW: &'static str = "lock";
-    fn state_name(&self) -> &'static str {
-        self.state().name()
-    }
-    fn view(&self) -> Result<String> {
-        Ok(to_text(&self.lock()))
-    }
-}
-
-impl Subject for etcd::Election {
-    const VIEW: &'static str = "lock";
-    fn state_name(&self) -> &'static str {
-        self.state().name()
-    }
-    fn view(&self) -> Result<String> {
-        Ok(to_text(&self.lock()))
+    fn view(&self) -> String {
+        to_text(&self.lease())
     }
 }
 
@@ -255,12 +226,14 @@ macro_rules! lock_subject {
             fn state_name(&self) -> &'static str {
                 self.state().name()
             }
-            fn view(&self) -> Result<String> {
-                Ok(to_text(&self.lock()))
+            fn view(&self) -> String {
+                to_text(&self.lock())
             }
         }
     };
 }
+lock_subject!(etcd::Mutex);
+lock_subject!(etcd::Election);
 lock_subject!(zookeeper::Lock);
 lock_subject!(zookeeper::Election);
 lock_subject!(advisory::Lock);
@@ -270,8 +243,8 @@ impl Subject for etcd::Observer {
     fn state_name(&self) -> &'static str {
         self.state().name()
     }
-    fn view(&self) -> Result<String> {
-        Ok(to_text(&self.leader()))
+    fn view(&self) -> String {
+        to_text(&self.leader())
     }
 }
 
@@ -284,24 +257,24 @@ where
     m.handle_input(input).map_err(usage)
 }
 
-fn drain_json<M: Subject>(m: &mut M) -> Result<Option<String>>
+fn drain_json<M: Subject>(m: &mut M) -> Option<String>
 where
     M::Input: FromJson,
     M::Output: ToJson,
 {
     let outputs: Vec<M::Output> = core::iter::from_fn(|| m.poll_output()).collect();
     if outputs.is_empty() {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(to_text(&outputs)))
+    Some(to_text(&outputs))
 }
 
-fn poll_json<M: Subject>(m: &mut M) -> Result<Option<String>>
+fn poll_json<M: Subject>(m: &mut M) -> Option<String>
 where
     M::Input: FromJson,
     M::Output: ToJson,
 {
-    Ok(m.poll_output().map(|o| to_text(&o)))
+    m.poll_output().map(|o| to_text(&o))
 }
 
 /// Calls `$body` with `$m` bound to the machine inside any [`Kind`].
@@ -359,12 +332,12 @@ impl Kind {
     }
 
     /// The next output as JSON text, if any.
-    pub fn poll_output_json(&mut self) -> Result<Option<String>> {
+    pub fn poll_output_json(&mut self) -> Option<String> {
         each!(self, m => poll_json(m))
     }
 
     /// Every queued output as a JSON array, or `None` when there are none.
-    pub fn drain_json(&mut self) -> Result<Option<String>> {
+    pub fn drain_json(&mut self) -> Option<String> {
         each!(self, m => drain_json(m))
     }
 
@@ -380,19 +353,31 @@ impl Kind {
 
     /// The getter's JSON text, if `key` names this machine's getter; `None` for
     /// a getter the machine does not have.
-    pub fn view(&self, key: &str) -> Result<Option<String>> {
-        fn pick<M: Subject>(m: &M, key: &str) -> Result<Option<String>>
+    pub fn view(&self, key: &str) -> Option<String> {
+        fn pick<M: Subject>(m: &M, key: &str) -> Option<String>
         where
             M::Input: FromJson,
             M::Output: ToJson,
         {
-            if key == M::VIEW {
-                m.view().map(Some)
-            } else {
-                Ok(None)
-            }
+            (key == M::VIEW).then(|| m.view())
         }
         each_ref!(self, m => pick(m, key))
+    }
+
+    /// Milliseconds of validity left at `now` as the machine counts it: zero
+    /// unless the lock is held. Only locks and elections have a validity.
+    pub fn remaining(&self, now: u64) -> Result<u64> {
+        let now = Millis(now);
+        match self {
+            Kind::Redlock(m) => Ok(m.remaining(now)),
+            Kind::Mutex(g) => Ok(g.machine.remaining(now)),
+            Kind::Election(g) => Ok(g.machine.remaining(now)),
+            Kind::ZkLock(m) => Ok(m.remaining(now)),
+            Kind::ZkElection(m) => Ok(m.remaining(now)),
+            Kind::Observer(_) | Kind::Advisory(_) => {
+                Err(invalid("this machine has no validity to count down"))
+            }
+        }
     }
 
     /// The host's fast path for the commonest input: an integer reply from a
@@ -425,13 +410,13 @@ impl Kind {
     pub fn drain_compact(&mut self) -> Result<Option<String>> {
         let timeout = self.poll_timeout();
         match self {
-            Kind::Redlock(m) => redlock_compact(m, timeout),
+            Kind::Redlock(m) => Ok(redlock_compact(m, timeout)),
             Kind::Mutex(g) => gateway_compact(g, timeout),
             Kind::Election(g) => gateway_compact(g, timeout),
             Kind::Observer(g) => gateway_compact(g, timeout),
-            Kind::ZkLock(m) => plain_compact(m, timeout),
-            Kind::ZkElection(m) => plain_compact(m, timeout),
-            Kind::Advisory(m) => plain_compact(m, timeout),
+            Kind::ZkLock(m) => Ok(plain_compact(m, timeout)),
+            Kind::ZkElection(m) => Ok(plain_compact(m, timeout)),
+            Kind::Advisory(m) => Ok(plain_compact(m, timeout)),
         }
     }
 
@@ -531,7 +516,9 @@ where
         match output {
             EtcdOutput::Command(EtcdCommand::CancelWatch { watch }) => {
                 g.pending.retain(|c| c.req() != Some(watch));
-                let _ = write!(text, "{{\"cancel\":{}}}", watch.0);
+                text.push_str("{\"cancel\":");
+                write_u64(&mut text, watch.0);
+                text.push('}');
             }
             EtcdOutput::Command(command) => {
                 let (Some(req), Some(request)) = (command.req(), etcd_gateway::encode(&command))
@@ -539,11 +526,15 @@ where
                     return Err(Fault::new(INTERNAL, "a command without a gateway request"));
                 };
                 let watch = matches!(command, EtcdCommand::Watch { .. });
-                let _ = write!(
-                    text,
-                    "{{\"req\":{},\"path\":\"{}\",\"watch\":{watch},\"body\":",
-                    req.0, request.path
-                );
+                text.push_str("{\"req\":");
+                write_u64(&mut text, req.0);
+                text.push_str(",\"path\":");
+                write_str(&mut text, request.path);
+                text.push_str(if watch {
+                    ",\"watch\":true,\"body\":"
+                } else {
+                    ",\"watch\":false,\"body\":"
+                });
                 text.push_str(&to_text(&request.body));
                 text.push('}');
                 g.pending.push(command);
@@ -560,14 +551,12 @@ where
 
 /// `[timeout, output...]` with every output as its vocabulary object (machines
 /// whose hosts run the commands themselves).
-fn plain_compact<M: Subject>(m: &mut M, timeout: Option<u64>) -> Result<Option<String>>
+fn plain_compact<M: Subject>(m: &mut M, timeout: Option<u64>) -> Option<String>
 where
     M::Input: FromJson,
     M::Output: ToJson,
 {
-    let Some(first) = m.poll_output() else {
-        return Ok(None);
-    };
+    let first = m.poll_output()?;
     let mut text = String::with_capacity(128);
     write_timeout(&mut text, timeout);
     let mut next = Some(first);
@@ -577,19 +566,20 @@ where
         next = m.poll_output();
     }
     text.push(']');
-    Ok(Some(text))
+    Some(text)
 }
 
 fn write_timeout(text: &mut String, timeout: Option<u64>) {
     match timeout {
         Some(t) => {
-            let _ = write!(text, "[{t}");
+            text.push('[');
+            write_u64(text, t);
         }
         None => text.push_str("[null"),
     }
 }
 
-fn redlock_compact(m: &mut Redlock, timeout: Option<u64>) -> Result<Option<String>> {
+fn redlock_compact(m: &mut Redlock, timeout: Option<u64>) -> Option<String> {
     fn index<'a>(tables: &mut Vec<&'a Arc<[String]>>, table: &'a Arc<[String]>) -> usize {
         match tables
             .iter()
@@ -602,9 +592,7 @@ fn redlock_compact(m: &mut Redlock, timeout: Option<u64>) -> Result<Option<Strin
             }
         }
     }
-    let Some(first) = m.poll_output() else {
-        return Ok(None);
-    };
+    let first = m.poll_output()?;
     let outputs: Vec<RedlockOutput> = core::iter::once(first)
         .chain(core::iter::from_fn(|| m.poll_output()))
         .collect();
@@ -618,13 +606,17 @@ fn redlock_compact(m: &mut Redlock, timeout: Option<u64>) -> Result<Option<Strin
                     index(&mut tables, &eval.keys),
                     index(&mut tables, &eval.args),
                 );
-                let _ = write!(
-                    items,
-                    "[{},{},\"{}\",{k},{a}]",
-                    eval.req.0,
-                    eval.node.0,
-                    eval.script.name()
-                );
+                items.push('[');
+                write_u64(&mut items, eval.req.0);
+                items.push(',');
+                write_u64(&mut items, u64::from(eval.node.0));
+                items.push(',');
+                write_str(&mut items, eval.script.name());
+                items.push(',');
+                write_u64(&mut items, k as u64);
+                items.push(',');
+                write_u64(&mut items, a as u64);
+                items.push(']');
             }
             other => items.push_str(&to_text(other)),
         }
@@ -635,5 +627,5 @@ fn redlock_compact(m: &mut Redlock, timeout: Option<u64>) -> Result<Option<Strin
     text.push_str(&to_text(&tables));
     text.push_str(&items);
     text.push(']');
-    Ok(Some(text))
+    Some(text)
 }
