@@ -94,3 +94,59 @@ pub fn lock_value_from_random(bytes: [u8; 16]) -> String {
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     String::from(uuid.hyphenated().encode_lower(&mut buf))
 }
+
+/// Parses a non-empty string of ASCII decimal digits into a `u64` (no sign, no
+/// spaces), or `None` when it is not one or does not fit.
+#[cfg(any(feature = "serde", feature = "lean-json"))]
+#[must_use]
+pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// A 64-bit identifier that JSON carries as a string of decimal digits (etcd
+/// lease ids, ZooKeeper session ids and zxids exceed 2^53): the newtype, its
+/// `Display`, and with `serde` its (de)serialization; `$what` names it in
+/// messages.
+macro_rules! decimal_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub u64);
+
+        impl core::fmt::Display for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(&self.0)
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Visitor;
+                impl serde::de::Visitor<'_> for Visitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                        f.write_str(concat!("a ", $what, " as a string of decimal digits"))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        $crate::types::parse_decimal(v).map($name).ok_or_else(|| {
+                            E::custom(concat!($what, " must be decimal digits that fit in u64"))
+                        })
+                    }
+                }
+                deserializer.deserialize_str(Visitor)
+            }
+        }
+    };
+}
+pub(crate) use decimal_id;

@@ -85,9 +85,7 @@ pub struct EtcdConfig {
 }
 
 #[cfg(any(feature = "serde", feature = "lean-json"))]
-pub(crate) fn default_drift_ppm() -> u32 {
-    10_000
-}
+pub(crate) use crate::redlock::config::default_drift_ppm;
 
 impl EtcdConfig {
     /// A configuration with every default: 1 % drift, derived request timeout,
@@ -96,7 +94,7 @@ impl EtcdConfig {
     pub fn new(ttl_secs: u64) -> Self {
         EtcdConfig {
             ttl_secs,
-            drift_ppm: 10_000,
+            drift_ppm: crate::redlock::config::DEFAULT_DRIFT_PPM,
             request_timeout: None,
             wait: WaitMode::default(),
             retry: RetryPolicy::default(),

@@ -225,7 +225,8 @@ impl Engine {
     // ----- requests -----------------------------------------------------------
 
     fn send(&mut self, tag: Tag) {
-        let deadline = (tag != Tag::Watch).then(|| self.now.plus(self.params.request_timeout));
+        // Watches are issued by `watch`, without a reply deadline.
+        let deadline = Some(self.now.plus(self.params.request_timeout));
         let req = self.reqs.issue(tag, self.now, deadline);
         let command = match self.build(tag, req) {
             Some(command) => command,
@@ -763,23 +764,17 @@ impl Engine {
         self.stop_step();
         self.stop_session();
         self.proclaiming = None;
-        if self.session.is_none() {
-            // No lease yet (a late grant's lease has no key and expires by itself).
-            self.phase = Phase::Cleanup {
-                purpose,
-                deleted: None,
-                revoked: None,
-                attempts: 0,
-            };
-            self.finish();
-            return;
-        }
         self.phase = Phase::Cleanup {
             purpose,
             deleted: None,
             revoked: None,
             attempts: 0,
         };
+        if self.session.is_none() {
+            // No lease yet (a late grant's lease has no key and expires by itself).
+            self.finish();
+            return;
+        }
         if self.my_rev.is_some() {
             self.send(Tag::Delete);
         } else {
@@ -884,12 +879,9 @@ impl Engine {
 
     fn advance_once(&mut self) -> bool {
         let now = self.now;
-        if self.session_active() {
-            if let Some(session) = self.session.filter(|s| s.valid_until <= now) {
-                let _ = session;
-                self.lose(LostReason::Expired);
-                return true;
-            }
+        if self.session_active() && self.session.is_some_and(|s| s.valid_until <= now) {
+            self.lose(LostReason::Expired);
+            return true;
         }
         let Some((at, timer)) = self.next_timer() else {
             return false;

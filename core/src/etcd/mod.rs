@@ -122,8 +122,6 @@ pub use config::{
 };
 pub use lock::{Election, Mutex};
 pub use observer::Observer;
-#[cfg(any(feature = "etcd-gateway", feature = "lean-json"))]
-pub(crate) use protocol::parse_decimal;
 pub use protocol::{
     AcquireFailure, AcquireStats, Command, Compare, ErrorKind, Event, EventKind, Input, KeyValue,
     Leader, LeaseId, LockInfo, LostReason, ObserveFailure, Op, OpResponse, Output, RangeRequest,

@@ -13,15 +13,17 @@
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::fmt;
 
 use crate::fence::FencingToken;
+use crate::types::decimal_id;
 use crate::types::{Millis, RequestId};
 
-/// An etcd lease id. Never 0 (etcd's "no lease"), at most `i64::MAX` (etcd's
-/// lease ids are positive int64). JSON: a decimal string, e.g. `"7587862243934128390"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LeaseId(pub u64);
+decimal_id!(
+    /// An etcd lease id. Never 0 (etcd's "no lease"), at most `i64::MAX` (etcd's
+    /// lease ids are positive int64). JSON: a decimal string, e.g. `"7587862243934128390"`.
+    LeaseId,
+    "lease id"
+);
 
 impl LeaseId {
     /// The lock-key suffix Go's `concurrency` package uses: `fmt.Sprintf("%x", id)`,
@@ -36,49 +38,6 @@ impl LeaseId {
     pub const fn is_valid(self) -> bool {
         self.0 != 0 && self.0 <= i64::MAX as u64
     }
-}
-
-impl fmt::Display for LeaseId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-#[cfg(feature = "serde")]
-impl serde::Serialize for LeaseId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
-    }
-}
-
-#[cfg(feature = "serde")]
-impl<'de> serde::Deserialize<'de> for LeaseId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = LeaseId;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a lease id as a string of decimal digits")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LeaseId, E> {
-                parse_decimal(v)
-                    .map(LeaseId)
-                    .ok_or_else(|| E::custom("lease id must be decimal digits that fit in u64"))
-            }
-        }
-        deserializer.deserialize_str(Visitor)
-    }
-}
-
-/// Parses a non-empty string of ASCII decimal digits into a `u64` (no sign, no
-/// spaces), or `None` when it is not one or does not fit.
-#[cfg(any(feature = "serde", feature = "etcd-gateway", feature = "lean-json"))]
-#[must_use]
-pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
-    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
 }
 
 /// Something the host tells an etcd machine. Every input carries the host's

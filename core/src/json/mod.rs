@@ -243,7 +243,7 @@ pub(crate) fn decimal(value: &Value<'_>) -> Result<u64, JsonError> {
     let text = value
         .as_str()
         .ok_or(JsonError::new("expected a string of decimal digits"))?;
-    crate::etcd::parse_decimal(text).ok_or(JsonError::new(
+    crate::types::parse_decimal(text).ok_or(JsonError::new(
         "expected decimal digits that fit in 64 bits",
     ))
 }

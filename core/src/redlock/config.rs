@@ -12,6 +12,8 @@ pub const MAX_NODES: u16 = 64;
 pub const MAX_TTL: u64 = 2_147_483_647;
 /// Largest drift allowance accepted, in parts per million of the TTL (50 %).
 pub const MAX_DRIFT_PPM: u32 = 500_000;
+/// Default clock-drift allowance, parts per million (1 %), for every machine.
+pub(crate) const DEFAULT_DRIFT_PPM: u32 = 10_000;
 /// Added to every drift allowance: Redis expires keys with 1 ms precision, plus 1 ms
 /// of minimum drift (the reference implementation's `+ 2`).
 pub const CLOCK_PRECISION: u64 = 2;
@@ -89,7 +91,7 @@ pub struct RedlockConfig {
 
 #[cfg(any(feature = "serde", feature = "lean-json"))]
 pub(crate) fn default_drift_ppm() -> u32 {
-    10_000
+    DEFAULT_DRIFT_PPM
 }
 #[cfg(any(feature = "serde", feature = "lean-json"))]
 pub(crate) fn default_true() -> bool {
@@ -108,7 +110,7 @@ impl RedlockConfig {
         RedlockConfig {
             nodes,
             ttl,
-            drift_ppm: 10_000,
+            drift_ppm: DEFAULT_DRIFT_PPM,
             node_timeout: None,
             retry: RetryPolicy::default(),
             rng_seed: 0,

@@ -383,8 +383,7 @@ impl Redlock {
                     // The hold ended at the loss deadline, however late it is noticed.
                     self.lose(reason, hold.lost_at);
                     true
-                } else if let Some(warn_at) = hold.warn_at.filter(|w| *w <= now) {
-                    let _ = warn_at;
+                } else if hold.warn_at.is_some_and(|w| w <= now) {
                     hold.warn_at = None;
                     self.phase = Phase::Held(hold);
                     self.emit(Event::ExpiryWarning {

@@ -51,10 +51,11 @@ use base64::Engine as _;
 
 use crate::json::write::key as member;
 use crate::json::{parse as parse_json, write_decimal, write_str, Value};
+use crate::types::parse_decimal;
 
 use crate::etcd::{
-    parse_decimal, Command, Compare, ErrorKind, EventKind, KeyValue, LeaseId, Op, OpResponse,
-    RangeRequest, Reply, SortOrder, SortTarget, WatchEvent,
+    Command, Compare, ErrorKind, EventKind, KeyValue, LeaseId, Op, OpResponse, RangeRequest, Reply,
+    SortOrder, SortTarget, WatchEvent,
 };
 
 /// Largest counter (revision, version, TTL) the decoder accepts: 2^53 - 1, so every

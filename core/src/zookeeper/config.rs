@@ -52,14 +52,12 @@ pub struct ZooKeeperConfig {
 }
 
 #[cfg(any(feature = "serde", feature = "lean-json"))]
-pub(crate) fn default_drift_ppm() -> u32 {
-    10_000
-}
+pub(crate) use crate::redlock::config::default_drift_ppm;
 
 impl Default for ZooKeeperConfig {
     fn default() -> Self {
         ZooKeeperConfig {
-            drift_ppm: 10_000,
+            drift_ppm: crate::redlock::config::DEFAULT_DRIFT_PPM,
             request_timeout: None,
             recheck: None,
             retry: RetryPolicy::default(),

@@ -11,59 +11,11 @@
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::fmt;
 
 use crate::fence::FencingToken;
 use crate::types::{Millis, RequestId};
 
-/// Parses a non-empty string of ASCII decimal digits into a `u64`.
-#[cfg(feature = "serde")]
-fn parse_decimal(text: &str) -> Option<u64> {
-    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-macro_rules! decimal_id {
-    ($(#[$doc:meta])* $name:ident, $what:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(pub u64);
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}", self.0)
-            }
-        }
-
-        #[cfg(feature = "serde")]
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_str(&self.0)
-            }
-        }
-
-        #[cfg(feature = "serde")]
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                struct Visitor;
-                impl serde::de::Visitor<'_> for Visitor {
-                    type Value = $name;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str(concat!("a ", $what, " as a string of decimal digits"))
-                    }
-                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
-                        parse_decimal(v).map($name).ok_or_else(|| {
-                            E::custom(concat!($what, " must be decimal digits that fit in u64"))
-                        })
-                    }
-                }
-                deserializer.deserialize_str(Visitor)
-            }
-        }
-    };
-}
+use crate::types::decimal_id;
 
 decimal_id!(
     /// A ZooKeeper session id (the client's `client_id[0]` in kazoo,
@@ -82,7 +34,8 @@ decimal_id!(
 /// The fencing token as a decimal string in JSON (it is a czxid).
 #[cfg(feature = "serde")]
 mod token_string {
-    use super::{parse_decimal, FencingToken};
+    use super::FencingToken;
+    use crate::types::parse_decimal;
 
     pub(super) fn serialize<S: serde::Serializer>(
         token: &FencingToken,
