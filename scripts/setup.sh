@@ -24,6 +24,8 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 { command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } || missing+=(postgresql)
 command -v nc >/dev/null 2>&1 || missing+=(netcat-openbsd)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+# Debian's Chromium (and its driver) for the wasm binding's browser test.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -103,15 +105,11 @@ if [ "$(cat bindings-node/node_modules/.fencelock-node-stamp 2>/dev/null)" != "$
     (cd bindings-node && npm ci --no-audit --no-fund --loglevel=error)
     echo "$node_stamp" >bindings-node/node_modules/.fencelock-node-stamp
 fi
-# Wasm binding (bindings-wasm): Debian's Chromium for the browser test, then npm ci
-# for workerd, binaryen (wasm-opt), playwright-core (drives /usr/bin/chromium; no
-# browser download) and TypeScript. Its build script (run by test.sh and demo.sh)
-# installs the wasm-bindgen CLI matching the crate when it is missing.
-if ! command -v chromium >/dev/null 2>&1; then
-    log "installing chromium chromium-driver"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
-fi
+# Wasm binding (bindings-wasm): Debian's Chromium for the browser test (installed
+# with the packages above), then npm ci for workerd, binaryen (wasm-opt),
+# playwright-core (drives /usr/bin/chromium; no browser download) and TypeScript.
+# Its build script (run by test.sh and demo.sh) installs the wasm-bindgen CLI
+# matching the crate when it is missing.
 wasm_stamp=$(sha256sum bindings-wasm/package.json bindings-wasm/package-lock.json | sha256sum | cut -c1-64)
 if [ "$(cat bindings-wasm/node_modules/.fencelock-wasm-stamp 2>/dev/null)" != "$wasm_stamp" ]; then
     log "installing the wasm binding's dependencies (npm ci in bindings-wasm)"

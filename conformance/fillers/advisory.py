@@ -18,9 +18,10 @@ The SQL below is written out by hand: it is what every host must send.
 Run: python3 conformance/fillers/advisory.py   (rewrites the folder)
 """
 
-import json
 import os
-import sys
+
+from common import ev, release, reply, step, timeout, write_vectors
+from common import vector as _vector
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vectors", "advisory")
 
@@ -97,10 +98,6 @@ class Client:
         return self._q("unlock", [self.name, pid])
 
 
-def ev(event_type, **fields):
-    return {"event": {"type": event_type, **fields}}
-
-
 def stats(latency, attempts=1, contended=0):
     return {"latency": latency, "attempts": attempts, "contended": contended}
 
@@ -137,18 +134,6 @@ def timed_out(req, rt=RT):
     return request_error(req, "timeout", "", f"no result within {rt} ms")
 
 
-def reply(now, req, result):
-    return {"type": "reply", "now": now, "req": req, "result": result}
-
-
-def timeout(now):
-    return {"type": "timeout", "now": now}
-
-
-def release(now):
-    return {"type": "release", "now": now}
-
-
 def session_lost(now):
     return {"type": "session_lost", "now": now}
 
@@ -167,23 +152,8 @@ def ERR(kind, code="", message=""):
 TERMINATED = ERR("connection", "57P01", "terminating connection due to administrator command")
 
 
-def step(input_, **expect):
-    return {"input": input_, "expect": expect}
-
-
-VECTORS = {}
-
-
-def vector(name, description, cfg, init_, expect_init, steps=()):
-    assert name not in VECTORS, name
-    VECTORS[name] = {
-        "machine": "advisory_lock",
-        "description": description,
-        "config": cfg,
-        "init": init_,
-        "expect_init": expect_init,
-        "steps": list(steps),
-    }
+def vector(name, description, cfg, init, expect_init, steps=()):
+    _vector("advisory_lock", name, description, cfg, init, expect_init, steps)
 
 
 def held(c, token=7):
@@ -677,15 +647,7 @@ def main():
     loss()
     release_paths()
     failures()
-    os.makedirs(OUT, exist_ok=True)
-    for old in os.listdir(OUT):
-        if old.endswith(".json"):
-            os.remove(os.path.join(OUT, old))
-    for name, body in VECTORS.items():
-        with open(os.path.join(OUT, f"{name}.json"), "w") as f:
-            json.dump(body, f, indent=1, ensure_ascii=False)
-            f.write("\n")
-    print(f"wrote {len(VECTORS)} vectors to {os.path.relpath(OUT)}", file=sys.stderr)
+    write_vectors(OUT)
 
 
 if __name__ == "__main__":

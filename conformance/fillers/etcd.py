@@ -15,19 +15,15 @@ TTLs and times are integers.
 Run: python3 conformance/fillers/etcd.py   (rewrites the folder)
 """
 
-import json
 import os
-import sys
+
+from common import drift, ev, release, reply, step, timeout, vector, write_vectors
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vectors", "etcd")
 
 T0 = 1000
 TTL = 10  # seconds
 TTL_MS = TTL * 1000
-
-
-def drift(ttl_ms, ppm=10_000):
-    return -(-ttl_ms * ppm // 1_000_000) + 2
 
 
 def window(ttl_s):
@@ -163,10 +159,6 @@ def cancel(watch_req):
     return {"command": {"type": "cancel_watch", "watch": watch_req}}
 
 
-def ev(event_type, **fields):
-    return {"event": {"type": event_type, **fields}}
-
-
 def stats(latency, retries=0, queued=False):
     return {"latency": latency, "retries": retries, "queued": queued}
 
@@ -201,18 +193,6 @@ def timed_out(req, rt=RT):
 
 
 # replies
-
-def reply(now, req, result):
-    return {"type": "reply", "now": now, "req": req, "result": result}
-
-
-def timeout(now):
-    return {"type": "timeout", "now": now}
-
-
-def release(now):
-    return {"type": "release", "now": now}
-
 
 def proclaim(now, value):
     return {"type": "proclaim", "now": now, "value": value}
@@ -279,25 +259,6 @@ def PUTEV(key, create, revision, value="", lease=None):
 
 def ERR(kind, message=""):
     return {"type": "error", "kind": kind, "message": message}
-
-
-def step(input_, **expect):
-    return {"input": input_, "expect": expect}
-
-
-VECTORS = {}
-
-
-def vector(machine, name, description, cfg, init, expect_init, steps=()):
-    assert name not in VECTORS, name
-    VECTORS[name] = {
-        "machine": machine,
-        "description": description,
-        "config": cfg,
-        "init": init,
-        "expect_init": expect_init,
-        "steps": list(steps),
-    }
 
 
 def mutex(name, description, cfg, init, expect_init, steps=()):
@@ -1422,15 +1383,7 @@ def main():
     mutex_usage()
     election_stories()
     observer_stories()
-    os.makedirs(OUT, exist_ok=True)
-    for old in os.listdir(OUT):
-        if old.endswith(".json"):
-            os.remove(os.path.join(OUT, old))
-    for name, body in VECTORS.items():
-        with open(os.path.join(OUT, f"{name}.json"), "w") as f:
-            json.dump(body, f, indent=1)
-            f.write("\n")
-    print(f"wrote {len(VECTORS)} vectors to {os.path.relpath(OUT)}", file=sys.stderr)
+    write_vectors(OUT)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ independent of the core; the core's runner (and every binding's) must match them
 Run: python3 conformance/fillers/redlock.py   (rewrites the folder)
 """
 
-import json
 import os
-import sys
+
+from common import drift, ev, release, reply, step, timeout, write_vectors
+from common import vector as _vector
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vectors", "redlock")
 MASK = (1 << 64) - 1
@@ -26,10 +27,6 @@ def splitmix64(seed):
         z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
         z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
         yield z ^ (z >> 31)
-
-
-def drift(ttl, ppm):
-    return -(-ttl * ppm // 1_000_000) + 2
 
 
 TTL = 10_000
@@ -108,10 +105,6 @@ class Lock:
                 "valid_until": valid_until, "fencing_token": token}
 
 
-def ev(event_type, **fields):
-    return {"event": {"type": event_type, **fields}}
-
-
 def acquired(lock, at, valid_until, token, latency, attempts=1, contended=0):
     return ev("acquired", lease=lock.lease(at, valid_until, token),
               stats={"latency": latency, "attempts": attempts, "contended": contended})
@@ -135,13 +128,6 @@ def timed_out(req, node, node_timeout=NT):
     return node_error(req, node, "timeout", f"no reply within {node_timeout} ms")
 
 
-def reply(now, req, result, node=None):
-    step = {"type": "reply", "now": now, "req": req, "result": result}
-    if node is not None:
-        step["node"] = node
-    return step
-
-
 def INT(v):
     return {"type": "int", "value": v}
 
@@ -150,35 +136,12 @@ def ERR(kind, message=""):
     return {"type": "error", "kind": kind, "message": message}
 
 
-def timeout(now):
-    return {"type": "timeout", "now": now}
-
-
 def extend(now):
     return {"type": "extend", "now": now}
 
 
-def release(now):
-    return {"type": "release", "now": now}
-
-
-def step(input_, **expect):
-    return {"input": input_, "expect": expect}
-
-
-VECTORS = {}
-
-
 def vector(name, description, cfg, init, expect_init, steps=()):
-    assert name not in VECTORS, name
-    VECTORS[name] = {
-        "machine": "redlock",
-        "description": description,
-        "config": cfg,
-        "init": init,
-        "expect_init": expect_init,
-        "steps": list(steps),
-    }
+    _vector("redlock", name, description, cfg, init, expect_init, steps)
 
 
 def init(now=T0, resources=("orders:42",), value="v-1", timeout_=None):
@@ -1229,15 +1192,7 @@ def main():
     lifetime()
     fencing()
     keys_and_config()
-    os.makedirs(OUT, exist_ok=True)
-    for old in os.listdir(OUT):
-        if old.endswith(".json"):
-            os.remove(os.path.join(OUT, old))
-    for name, body in VECTORS.items():
-        with open(os.path.join(OUT, f"{name}.json"), "w") as f:
-            json.dump(body, f, indent=1)
-            f.write("\n")
-    print(f"wrote {len(VECTORS)} vectors to {os.path.relpath(OUT)}", file=sys.stderr)
+    write_vectors(OUT)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ JSON id rule: session ids and zxids (so the czxid token) are decimal strings.
 Run: python3 conformance/fillers/zookeeper.py   (rewrites the folder)
 """
 
-import json
 import os
-import sys
+
+from common import drift, ev, release, reply, step, timeout, vector, write_vectors
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vectors", "zookeeper")
 
@@ -29,10 +29,6 @@ T = 10_000  # negotiated session timeout, ms
 RT = 500  # request_timeout
 RECHECK = 5000
 BASE = 100  # retry base delay
-
-
-def drift(ms, ppm=10_000):
-    return -(-ms * ppm // 1_000_000) + 2
 
 
 WINDOW = T - drift(T)  # 9898
@@ -125,10 +121,6 @@ class Client:
         return self._cmd("delete", path=path(name))
 
 
-def ev(event_type, **fields):
-    return {"event": {"type": event_type, **fields}}
-
-
 def stats(latency, retries=0, queued=False):
     return {"latency": latency, "retries": retries, "queued": queued}
 
@@ -169,20 +161,8 @@ def timed_out(req, rt=RT):
 
 # inputs and replies
 
-def reply(now, req, result):
-    return {"type": "reply", "now": now, "req": req, "result": result}
-
-
 def watch(now, req, event="deleted"):
     return {"type": "watch", "now": now, "req": req, "event": event}
-
-
-def timeout(now):
-    return {"type": "timeout", "now": now}
-
-
-def release(now):
-    return {"type": "release", "now": now}
 
 
 def disconnected(now):
@@ -218,25 +198,6 @@ def STATR(czxid=TOKEN, owner=S):
 
 def ERR(kind, message=""):
     return {"type": "error", "kind": kind, "message": message}
-
-
-def step(input_, **expect):
-    return {"input": input_, "expect": expect}
-
-
-VECTORS = {}
-
-
-def vector(machine, name, description, cfg, init, expect_init, steps=()):
-    assert name not in VECTORS, name
-    VECTORS[name] = {
-        "machine": machine,
-        "description": description,
-        "config": cfg,
-        "init": init,
-        "expect_init": expect_init,
-        "steps": list(steps),
-    }
 
 
 def lock_vector(name, description, cfg, init, expect_init, steps=()):
@@ -1002,15 +963,7 @@ def main():
     lock_session()
     lock_usage()
     election_stories()
-    os.makedirs(OUT, exist_ok=True)
-    for old in os.listdir(OUT):
-        if old.endswith(".json"):
-            os.remove(os.path.join(OUT, old))
-    for name, body in VECTORS.items():
-        with open(os.path.join(OUT, f"{name}.json"), "w") as f:
-            json.dump(body, f, indent=1, ensure_ascii=False)
-            f.write("\n")
-    print(f"wrote {len(VECTORS)} vectors to {os.path.relpath(OUT)}", file=sys.stderr)
+    write_vectors(OUT)
 
 
 if __name__ == "__main__":

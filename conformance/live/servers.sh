@@ -93,45 +93,92 @@ kill_all() {
     done
 }
 
-start_redis() {
-    local n=$1 dir=$2
-    [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "servers.sh: N must be a positive number, got '$n'" >&2; exit 2; }
-    command -v "$REDIS_SERVER" >/dev/null || { echo "servers.sh: $REDIS_SERVER not found (apt-get install -y redis-server)" >&2; exit 1; }
-    command -v "$REDIS_CLI" >/dev/null || { echo "servers.sh: $REDIS_CLI not found (apt-get install -y redis-server)" >&2; exit 1; }
-    mkdir -p "$dir"
-    dir=$(cd "$dir" && pwd)
+# Exits (status 2) unless $1, the N of a start command, is a positive number.
+check_count() {
+    [[ $1 =~ ^[1-9][0-9]*$ ]] || { echo "servers.sh: N must be a positive number, got '$1'" >&2; exit 2; }
+}
+
+# Creates directory $1 if needed and prints its absolute path; fails (status 1,
+# with a message) when it already holds an env file.
+fresh_dir() {
+    local dir=$1
+    mkdir -p "$dir" || return 1
+    dir=$(cd "$dir" && pwd) || return 1
     if [[ -e $dir/env ]]; then
         echo "servers.sh: $dir/env exists; run 'servers.sh stop $dir' first" >&2
-        exit 1
+        return 1
     fi
+    echo "$dir"
+}
+
+# write_env DIR LINE...: writes the lines to DIR/env and prints them.
+write_env() {
+    local dir=$1
+    shift
+    printf '%s\n' "$@" >"$dir/env"
+    cat "$dir/env"
+}
+
+# wait_for PID TENTHS CHECK...: runs CHECK every 0.1 s until it succeeds (status 0);
+# status 1 once PID has exited or after TENTHS tries.
+wait_for() {
+    local pid=$1 tenths=$2 tries
+    shift 2
+    for ((tries = 0; tries < tenths; tries++)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            return 1
+        fi
+        if "$@"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# Whether the redis-server on 127.0.0.1:$1 answers PING.
+redis_pongs() {
+    [[ $("$REDIS_CLI" -h 127.0.0.1 -p "$1" ping 2>/dev/null) == PONG ]]
+}
+
+# A free 127.0.0.1 port not in the list given.
+pick_port() {
+    local port attempt
+    for ((attempt = 0; attempt < 50; attempt++)); do
+        port=$((20000 + RANDOM % 12000)) # below the kernel's ephemeral range (32768+)
+        if [[ " $* " != *" $port "* ]] && ! port_in_use "$port"; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+
+start_redis() {
+    local n=$1 dir=$2
+    check_count "$n"
+    command -v "$REDIS_SERVER" >/dev/null || { echo "servers.sh: $REDIS_SERVER not found (apt-get install -y redis-server)" >&2; exit 1; }
+    command -v "$REDIS_CLI" >/dev/null || { echo "servers.sh: $REDIS_CLI not found (apt-get install -y redis-server)" >&2; exit 1; }
+    dir=$(fresh_dir "$dir") || exit 1
 
     local -a ports=() pids=()
     # On any failure, stop what was started.
     trap 'kill_all "${pids[@]}"' ERR
 
-    local i attempt port pid data tries ok
+    local i attempt port pid data ok
     for ((i = 1; i <= n; i++)); do
         data="$dir/redis-$i"
         mkdir -p "$data"
         ok=0
         for ((attempt = 0; attempt < 20 && !ok; attempt++)); do
-            port=$((20000 + RANDOM % 12000)) # below the kernel's ephemeral range (32768+)
-            if [[ " ${ports[*]} " == *" $port "* ]] || port_in_use "$port"; then
-                continue
-            fi
+            port=$(pick_port "${ports[@]}") || continue
             "$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
                 --dir "$data" --daemonize no --logfile "$data/redis.log" </dev/null >/dev/null 2>&1 &
             pid=$!
-            for ((tries = 0; tries < START_WAIT_TENTHS; tries++)); do
-                if ! kill -0 "$pid" 2>/dev/null; then
-                    break # exited: most likely the port was taken meanwhile
-                fi
-                if [[ $("$REDIS_CLI" -h 127.0.0.1 -p "$port" ping 2>/dev/null) == PONG ]]; then
-                    ok=1
-                    break
-                fi
-                sleep 0.1
-            done
+            # Gives up early when it exits: most likely the port was taken meanwhile.
+            if wait_for "$pid" "$START_WAIT_TENTHS" redis_pongs "$port"; then
+                ok=1
+            fi
             if ((ok)); then
                 ports+=("$port")
                 pids+=("$pid")
@@ -149,24 +196,7 @@ start_redis() {
     trap - ERR
 
     local IFS=,
-    {
-        echo "FENCELOCK_REDIS_PORTS=${ports[*]}"
-        echo "FENCELOCK_REDIS_PIDS=${pids[*]}"
-    } >"$dir/env"
-    cat "$dir/env"
-}
-
-# A free 127.0.0.1 port not in the list given.
-pick_port() {
-    local port attempt
-    for ((attempt = 0; attempt < 50; attempt++)); do
-        port=$((20000 + RANDOM % 12000)) # below the kernel's ephemeral range (32768+)
-        if [[ " $* " != *" $port "* ]] && ! port_in_use "$port"; then
-            echo "$port"
-            return 0
-        fi
-    done
-    return 1
+    write_env "$dir" "FENCELOCK_REDIS_PORTS=${ports[*]}" "FENCELOCK_REDIS_PIDS=${pids[*]}"
 }
 
 # Whether the etcd member serving clients on 127.0.0.1:$1 reports itself healthy.
@@ -177,15 +207,10 @@ etcd_healthy() {
 # start_etcd_members N DIR VAR_PREFIX: N members forming one cluster.
 start_etcd_members() {
     local n=$1 dir=$2 var=$3
-    [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "servers.sh: N must be a positive number, got '$n'" >&2; exit 2; }
+    check_count "$n"
     command -v "$ETCD" >/dev/null || { echo "servers.sh: $ETCD not found (apt-get install -y etcd-server)" >&2; exit 1; }
     command -v curl >/dev/null || { echo "servers.sh: curl not found (apt-get install -y curl)" >&2; exit 1; }
-    mkdir -p "$dir"
-    dir=$(cd "$dir" && pwd)
-    if [[ -e $dir/env ]]; then
-        echo "servers.sh: $dir/env exists; run 'servers.sh stop $dir' first" >&2
-        exit 1
-    fi
+    dir=$(fresh_dir "$dir") || exit 1
     local -a clients=() peers=() pids=() endpoints=()
     trap 'kill_all "${pids[@]}"' ERR
     local i taken="" cluster="" port
@@ -208,31 +233,15 @@ start_etcd_members() {
         pids+=($!)
         endpoints+=("127.0.0.1:$c")
     done
-    local tries ok
     for ((i = 0; i < n; i++)); do
-        ok=0
-        for ((tries = 0; tries < START_WAIT_TENTHS * 2; tries++)); do
-            if ! kill -0 "${pids[i]}" 2>/dev/null; then
-                break
-            fi
-            if etcd_healthy "${clients[i]}"; then
-                ok=1
-                break
-            fi
-            sleep 0.1
-        done
-        if ((!ok)); then
+        if ! wait_for "${pids[i]}" $((START_WAIT_TENTHS * 2)) etcd_healthy "${clients[i]}"; then
             echo "servers.sh: etcd member $((i + 1)) did not become healthy (see $dir/etcd-$((i + 1))/etcd.log)" >&2
             false
         fi
     done
     trap - ERR
     local IFS=,
-    {
-        echo "${var}_ENDPOINTS=${endpoints[*]}"
-        echo "${var}_PIDS=${pids[*]}"
-    } >"$dir/env"
-    cat "$dir/env"
+    write_env "$dir" "${var}_ENDPOINTS=${endpoints[*]}" "${var}_PIDS=${pids[*]}"
 }
 
 # The Debian ZooKeeper launcher (not on PATH on Debian).
@@ -251,22 +260,22 @@ zk_four_letter() {
     printf '%s' "$2" | nc -q 1 -w 1 127.0.0.1 "$1" 2>/dev/null || true
 }
 
+# Whether the ZooKeeper server on 127.0.0.1:$1 serves (standalone, leader or follower).
+zk_serving() {
+    [[ $(zk_four_letter "$1" srvr) == *"Mode: "* ]]
+}
+
 # start_zookeeper_servers N DIR VAR_PREFIX: one standalone server (N = 1) or an
 # N-server ensemble, each started with `zkServer.sh start-foreground` and a minimal
 # zoo.cfg on loopback; waits until each one serves (standalone, leader or follower).
 start_zookeeper_servers() {
     local n=$1 dir=$2 var=$3
-    [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "servers.sh: N must be a positive number, got '$n'" >&2; exit 2; }
+    check_count "$n"
     local launcher
     launcher=$(zk_server) || { echo "servers.sh: zkServer.sh not found (apt-get install -y zookeeper)" >&2; exit 1; }
     command -v java >/dev/null || { echo "servers.sh: java not found (apt-get install -y zookeeper)" >&2; exit 1; }
     command -v nc >/dev/null || { echo "servers.sh: nc not found (apt-get install -y netcat-openbsd)" >&2; exit 1; }
-    mkdir -p "$dir"
-    dir=$(cd "$dir" && pwd)
-    if [[ -e $dir/env ]]; then
-        echo "servers.sh: $dir/env exists; run 'servers.sh stop $dir' first" >&2
-        exit 1
-    fi
+    dir=$(fresh_dir "$dir") || exit 1
     local -a clients=() pids=() endpoints=()
     trap 'kill_all "${pids[@]}"' ERR
     local attempt ok=0
@@ -316,21 +325,9 @@ start_zookeeper_servers() {
             pids+=($!)
             endpoints+=("127.0.0.1:${clients[i - 1]}")
         done
-        local tries up
         ok=1
         for ((i = 0; i < n && ok; i++)); do
-            up=0
-            for ((tries = 0; tries < START_WAIT_TENTHS * 3; tries++)); do
-                if ! kill -0 "${pids[i]}" 2>/dev/null; then
-                    break
-                fi
-                if [[ $(zk_four_letter "${clients[i]}" srvr) == *"Mode: "* ]]; then
-                    up=1
-                    break
-                fi
-                sleep 0.1
-            done
-            if ((!up)); then
+            if ! wait_for "${pids[i]}" $((START_WAIT_TENTHS * 3)) zk_serving "${clients[i]}"; then
                 ok=0
                 echo "servers.sh: ZooKeeper server $((i + 1)) did not start serving (attempt $attempt)" >&2
             fi
@@ -342,11 +339,7 @@ start_zookeeper_servers() {
     fi
     trap - ERR
     local IFS=,
-    {
-        echo "${var}_ENDPOINTS=${endpoints[*]}"
-        echo "${var}_PIDS=${pids[*]}"
-    } >"$dir/env"
-    cat "$dir/env"
+    write_env "$dir" "${var}_ENDPOINTS=${endpoints[*]}" "${var}_PIDS=${pids[*]}"
 }
 
 # The PostgreSQL server binaries (Debian keeps them out of PATH).
@@ -376,12 +369,7 @@ start_postgres() {
     local initdb pg_ctl
     initdb=$(pg_bin initdb) || { echo "servers.sh: initdb not found (apt-get install -y postgresql)" >&2; exit 1; }
     pg_ctl=$(pg_bin pg_ctl) || { echo "servers.sh: pg_ctl not found (apt-get install -y postgresql)" >&2; exit 1; }
-    mkdir -p "$dir"
-    dir=$(cd "$dir" && pwd)
-    if [[ -e $dir/env ]]; then
-        echo "servers.sh: $dir/env exists; run 'servers.sh stop $dir' first" >&2
-        exit 1
-    fi
+    dir=$(fresh_dir "$dir") || exit 1
     local data
     data=$(mktemp -d "${TMPDIR:-/tmp}/fencelock-pg.XXXXXX")
     if [[ $(id -u) -eq 0 ]]; then
@@ -409,12 +397,7 @@ start_postgres() {
     fi
     local pid
     pid=$(head -n 1 "$data/data/postmaster.pid")
-    {
-        echo "FENCELOCK_PG_PORT=$port"
-        echo "FENCELOCK_PG_PIDS=$pid"
-        echo "FENCELOCK_PG_DATA=$data"
-    } >"$dir/env"
-    cat "$dir/env"
+    write_env "$dir" "FENCELOCK_PG_PORT=$port" "FENCELOCK_PG_PIDS=$pid" "FENCELOCK_PG_DATA=$data"
 }
 
 # Stops the PostgreSQL server whose data lives in $1 (fast shutdown: sessions are

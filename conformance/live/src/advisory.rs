@@ -21,6 +21,7 @@
 //! first row's columns, map errors by SQLSTATE and severity.
 
 use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
 use std::fmt;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
@@ -30,10 +31,11 @@ use fencelock_core::advisory::{
     AcquireFailure, AcquireStats, AdvisoryConfig, Command, ErrorKind, Event, Input, Lock, LockArgs,
     LockInfo, LostReason, Output, ReleaseOutcome, Reply, SqlValue,
 };
-use fencelock_core::{ConfigError, Machine, RequestId, UsageError};
+use fencelock_core::{Machine, RequestId};
 use postgres::types::{ToSql, Type};
 
-use crate::clock;
+use crate::host::next_wake;
+use crate::{clock, AttemptSummary, MachineAcquireError, MachineHostError};
 
 /// The PostgreSQL server `servers.sh start-postgres` started.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,71 +86,16 @@ pub fn postgres_from_env() -> Result<PgServer, String> {
 
 /// The host itself went wrong (a bug in this host or in the core, never a lock
 /// outcome).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PgHostError {
-    /// The machine refused an input the host built.
-    Usage(UsageError),
-    /// The machine asked for nothing more before the operation ended.
-    Stalled(&'static str),
-    /// The machine emitted an output this host does not know (a newer core).
-    UnknownOutput(String),
-}
+pub type PgHostError = MachineHostError;
 
-impl fmt::Display for PgHostError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PgHostError::Usage(e) => {
-                write!(f, "host bug: machine refused input ({}): {e}", e.code())
-            }
-            PgHostError::Stalled(state) => write!(f, "host bug: machine stalled in {state}"),
-            PgHostError::UnknownOutput(o) => write!(f, "unknown machine output: {o}"),
-        }
-    }
-}
+/// Why [`PgHost::lock`] returned no lock: the core refused the config, the
+/// machine's `acquire_failed`, or a host bug (a session lock is never lost while
+/// queued: `Lost` cannot be built).
+pub type PgAcquireError = MachineAcquireError<AcquireFailure, AcquireStats, Infallible>;
 
-impl std::error::Error for PgHostError {}
-
-impl From<UsageError> for PgHostError {
-    fn from(e: UsageError) -> Self {
-        PgHostError::Usage(e)
-    }
-}
-
-/// Why [`PgHost::lock`] returned no lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PgAcquireError {
-    /// The configuration or arguments were refused by the core.
-    Config(ConfigError),
-    /// The machine's `acquire_failed`.
-    Failed {
-        /// Why.
-        reason: AcquireFailure,
-        /// How it went.
-        stats: AcquireStats,
-    },
-    /// A host bug.
-    Host(PgHostError),
-}
-
-impl fmt::Display for PgAcquireError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PgAcquireError::Config(e) => write!(f, "invalid config ({}): {e}", e.code()),
-            PgAcquireError::Failed { reason, stats } => write!(
-                f,
-                "not acquired ({reason:?}) after {} ms, {} attempts",
-                stats.latency, stats.attempts
-            ),
-            PgAcquireError::Host(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for PgAcquireError {}
-
-impl From<PgHostError> for PgAcquireError {
-    fn from(e: PgHostError) -> Self {
-        PgAcquireError::Host(e)
+impl AttemptSummary for AcquireStats {
+    fn summarize(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "after {} ms, {} attempts", self.latency, self.attempts)
     }
 }
 
@@ -339,12 +286,8 @@ impl PgHost {
                 finished = self.perform(held, &mut events, &done)?;
                 continue;
             }
-            let wake = match (timer.map(clock::instant_of), until) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => a
-                    .or(b)
-                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(60)),
-            };
+            let wake =
+                next_wake(timer, until).unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
             match self
                 .rx
                 .recv_timeout(wake.saturating_duration_since(Instant::now()))

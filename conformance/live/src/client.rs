@@ -16,6 +16,7 @@ use fencelock_core::{ConfigError, Machine, Millis, NodeId, UsageError};
 
 use crate::clock;
 use crate::conn::{Delivery, NodeConn, Tag};
+use crate::host::next_wake;
 
 /// How long a (re)connect to a master may take before the command fails with a
 /// connection error.
@@ -145,18 +146,6 @@ impl Held {
     #[must_use]
     pub fn state(&self) -> State {
         self.machine.state()
-    }
-
-    /// Why the lease was lost, once it was.
-    #[must_use]
-    pub fn lost(&self) -> Option<LostReason> {
-        self.lost
-    }
-
-    /// The underlying machine (read-only).
-    #[must_use]
-    pub fn machine(&self) -> &Redlock {
-        &self.machine
     }
 }
 
@@ -288,12 +277,6 @@ impl Client {
         client
     }
 
-    /// Number of masters.
-    #[must_use]
-    pub fn masters(&self) -> usize {
-        self.nodes.len()
-    }
-
     /// Calls `observer` with every event of every machine this client drives
     /// (for logs and metrics); replaces any previous observer.
     pub fn on_event(&mut self, observer: impl FnMut(&Event) + Send + 'static) {
@@ -400,13 +383,10 @@ impl Client {
         }
         let until = Instant::now() + duration;
         let input = Input::Timeout { now: clock::now() };
-        let events = self.drive(held, Some(input), Some(until), |e| {
+        self.drive(held, Some(input), Some(until), |e| {
             matches!(e, Event::Lost { .. })
         })?;
-        Ok(events.iter().find_map(|e| match e {
-            Event::Lost { reason, .. } => Some(*reason),
-            _ => None,
-        }))
+        Ok(held.lost)
     }
 
     /// Releases the lease on every master and waits for the outcome (releasing an
@@ -476,10 +456,7 @@ impl Client {
                 finished = self.perform(id, machine, &mut events, &done)?;
                 continue;
             }
-            let wake = match (timer.map(clock::instant_of), until) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => a.or(b).ok_or(HostError::Stalled(machine.state()))?,
-            };
+            let wake = next_wake(timer, until).ok_or(HostError::Stalled(machine.state()))?;
             let wait = wake.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(wait) {
                 Ok(delivery) => {

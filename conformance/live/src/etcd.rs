@@ -27,9 +27,10 @@ use fencelock_core::etcd::{
     ReleaseOutcome, Reply,
 };
 use fencelock_core::wire::etcd_gateway::{encode, reply, watch_reply};
-use fencelock_core::{ConfigError, Machine, RequestId, UsageError};
+use fencelock_core::{Machine, RequestId};
 
-use crate::clock;
+use crate::host::next_wake;
+use crate::{clock, endpoints_from_env, AttemptSummary, MachineAcquireError, MachineHostError};
 
 /// How long a normal gateway request may take before its thread gives up (the
 /// machine's own request timeout is shorter and decides first).
@@ -40,74 +41,17 @@ const WATCH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The host itself went wrong (a bug in this host or in the core, never a lock
 /// outcome).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EtcdHostError {
-    /// The machine refused an input the host built.
-    Usage(UsageError),
-    /// The machine asked for nothing more (no timer, no pending reply) before the
-    /// operation ended.
-    Stalled(&'static str),
-    /// The machine emitted an output this host does not know (a newer core).
-    UnknownOutput(String),
-}
+pub type EtcdHostError = MachineHostError;
 
-impl fmt::Display for EtcdHostError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EtcdHostError::Usage(e) => {
-                write!(f, "host bug: machine refused input ({}): {e}", e.code())
-            }
-            EtcdHostError::Stalled(state) => write!(f, "host bug: machine stalled in {state}"),
-            EtcdHostError::UnknownOutput(o) => write!(f, "unknown machine output: {o}"),
-        }
-    }
-}
+/// Why [`EtcdHost::lock`] / [`EtcdHost::campaign`] returned no lock: the core
+/// refused the config, `acquire_failed` (try-lock found it held, the deadline
+/// passed, the acquisition was cancelled, or requests kept failing), our lease or
+/// key was lost while queued (never held), or a host bug.
+pub type EtcdAcquireError = MachineAcquireError<AcquireFailure, AcquireStats, LostReason>;
 
-impl std::error::Error for EtcdHostError {}
-
-impl From<UsageError> for EtcdHostError {
-    fn from(e: UsageError) -> Self {
-        EtcdHostError::Usage(e)
-    }
-}
-
-/// Why [`EtcdHost::lock`] / [`EtcdHost::campaign`] returned no lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EtcdAcquireError {
-    /// The configuration or arguments were refused by the core.
-    Config(ConfigError),
-    /// Try-lock found it held, the deadline passed, the acquisition was cancelled,
-    /// or requests kept failing.
-    Failed {
-        /// Why.
-        reason: AcquireFailure,
-        /// How it went.
-        stats: AcquireStats,
-    },
-    /// Our lease or key was lost while queued (never held).
-    Lost(LostReason),
-    /// A host bug.
-    Host(EtcdHostError),
-}
-
-impl fmt::Display for EtcdAcquireError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EtcdAcquireError::Config(e) => write!(f, "invalid config ({}): {e}", e.code()),
-            EtcdAcquireError::Failed { reason, stats } => {
-                write!(f, "not acquired ({reason:?}) after {} ms", stats.latency)
-            }
-            EtcdAcquireError::Lost(reason) => write!(f, "lost while queued ({reason:?})"),
-            EtcdAcquireError::Host(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for EtcdAcquireError {}
-
-impl From<EtcdHostError> for EtcdAcquireError {
-    fn from(e: EtcdHostError) -> Self {
-        EtcdAcquireError::Host(e)
+impl AttemptSummary for AcquireStats {
+    fn summarize(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "after {} ms", self.latency)
     }
 }
 
@@ -147,14 +91,6 @@ pub struct Driven<M> {
 
 /// A held lock or won election.
 pub type Held<M> = Driven<M>;
-
-impl<M> Driven<M> {
-    /// The host-side id of this machine.
-    #[must_use]
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-}
 
 impl Driven<Mutex> {
     /// The lock, once acquired.
@@ -207,6 +143,39 @@ impl Endpoints {
         body: &str,
         timeout: Duration,
     ) -> Result<(u16, String), (ErrorKind, String)> {
+        let (mut response, tried, index) = self.send(agent, path, body, timeout)?;
+        if tried > 0 {
+            self.preferred.store(index, Ordering::Relaxed);
+            self.failovers.fetch_add(1, Ordering::Relaxed);
+        }
+        let status = response.status().as_u16();
+        match response.body_mut().read_to_string() {
+            Ok(text) => Ok((status, text)),
+            Err(e) => Err(classify(&e)),
+        }
+    }
+
+    /// Opens a watch stream (`POST /v3/watch`) on the first endpoint that accepts.
+    fn open_watch(
+        &self,
+        agent: &ureq::Agent,
+        body: &str,
+    ) -> Result<ureq::Body, (ErrorKind, String)> {
+        let (response, _, _) = self.send(agent, "/v3/watch", body, WATCH_TIMEOUT)?;
+        Ok(response.into_body())
+    }
+
+    /// Sends `POST path` to each endpoint in turn, from the preferred one, until one
+    /// accepts the connection. Returns its response, how many endpoints failed
+    /// before it, and its index; every endpoint failing is an error. Does not move
+    /// the preference (the caller decides).
+    fn send(
+        &self,
+        agent: &ureq::Agent,
+        path: &str,
+        body: &str,
+        timeout: Duration,
+    ) -> Result<(ureq::http::Response<ureq::Body>, usize, usize), (ErrorKind, String)> {
         let start = self.preferred.load(Ordering::Relaxed);
         let mut last = String::from("no endpoints");
         for i in 0..self.list.len() {
@@ -220,55 +189,12 @@ impl Endpoints {
                 .header("content-type", "application/json")
                 .send(body);
             match sent {
-                Ok(mut response) => {
-                    if i > 0 {
-                        self.preferred.store(index, Ordering::Relaxed);
-                        self.failovers.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let status = response.status().as_u16();
-                    return match response.body_mut().read_to_string() {
-                        Ok(text) => Ok((status, text)),
-                        Err(e) => Err(classify(&e)),
-                    };
-                }
+                Ok(response) => return Ok((response, i, index)),
                 Err(e) if is_connect_failure(&e) => last = format!("{url}: {e}"),
                 Err(e) => return Err(classify(&e)),
             }
         }
         Err((ErrorKind::Connection, last))
-    }
-
-    /// Opens a watch stream (`POST /v3/watch`) on the first endpoint that accepts.
-    fn open_watch(
-        &self,
-        agent: &ureq::Agent,
-        body: &str,
-    ) -> Result<ureq::Body, (ErrorKind, String)> {
-        let start = self.preferred.load(Ordering::Relaxed);
-        let mut last = String::from("no endpoints");
-        for i in 0..self.list.len() {
-            let index = (start + i) % self.list.len();
-            let url = format!("http://{}/v3/watch", self.list[index]);
-            let sent = agent
-                .post(&url)
-                .config()
-                .timeout_global(Some(WATCH_TIMEOUT))
-                .build()
-                .header("content-type", "application/json")
-                .send(body);
-            match sent {
-                Ok(response) => return Ok(response.into_body()),
-                Err(e) if is_connect_failure(&e) => last = format!("{url}: {e}"),
-                Err(e) => return Err(classify(&e)),
-            }
-        }
-        Err((ErrorKind::Connection, last))
-    }
-
-    /// The endpoints.
-    #[must_use]
-    pub fn list(&self) -> &[String] {
-        &self.list
     }
 
     /// How often a request moved on to another endpoint.
@@ -343,12 +269,6 @@ impl EtcdHost {
         }
     }
 
-    /// The endpoints.
-    #[must_use]
-    pub fn endpoints(&self) -> &Arc<Endpoints> {
-        &self.endpoints
-    }
-
     /// Calls `observer` with every event of every machine (machine id, event).
     pub fn on_event(&mut self, observer: impl FnMut(u64, &Event) + Send + 'static) {
         self.observer = Some(Box::new(observer));
@@ -400,16 +320,12 @@ impl EtcdHost {
         let events = self.drive(&mut driven, None, None, |e| {
             matches!(e, Event::Acquired { .. } | Event::AcquireFailed { .. })
         })?;
-        let lost = events.iter().find_map(|e| match e {
-            Event::Lost { reason, .. } => Some(*reason),
-            _ => None,
-        });
         for event in events.into_iter().rev() {
             match event {
                 Event::Acquired { .. } => return Ok(driven),
                 Event::AcquireFailed { reason, stats } => {
                     self.forget(&driven);
-                    return Err(match (reason, lost) {
+                    return Err(match (reason, driven.lost) {
                         (AcquireFailure::Lost, Some(reason)) => EtcdAcquireError::Lost(reason),
                         _ => EtcdAcquireError::Failed { reason, stats },
                     });
@@ -531,12 +447,8 @@ impl EtcdHost {
                 finished = self.perform(driven, &mut events, &done)?;
                 continue;
             }
-            let wake = match (timer.map(clock::instant_of), until) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => a
-                    .or(b)
-                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(60)),
-            };
+            let wake =
+                next_wake(timer, until).unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
             let wait = wake.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(wait) {
                 Ok(delivery) if delivery.machine == driven.id => {
@@ -714,33 +626,10 @@ pub struct EtcdServers {
 /// Reads `<prefix>_ENDPOINTS` and `<prefix>_PIDS` (`FENCELOCK_ETCD` for the single
 /// member, `FENCELOCK_ETCD_CLUSTER` for the cluster).
 pub fn etcd_from_env(prefix: &str) -> Result<EtcdServers, String> {
-    let read = |suffix: &str| {
-        let name = format!("{prefix}_{suffix}");
-        std::env::var(&name).map_err(|_| {
-            format!(
-                "{name} is not set: start etcd with `conformance/live/servers.sh start-etcd DIR` \
-                 (or start-etcd-cluster 3 DIR) and export DIR/env (set -a; . DIR/env; set +a)"
-            )
-        })
-    };
-    let endpoints: Vec<String> = read("ENDPOINTS")?
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .collect();
-    let pids = read("PIDS")?
-        .split(',')
-        .map(|s| {
-            s.trim()
-                .parse()
-                .map_err(|_| format!("{prefix}_PIDS: {s:?} is not a number"))
-        })
-        .collect::<Result<Vec<u32>, _>>()?;
-    if endpoints.len() != pids.len() || endpoints.is_empty() {
-        return Err(format!(
-            "{prefix}: {} endpoints but {} pids",
-            endpoints.len(),
-            pids.len()
-        ));
-    }
+    let (endpoints, pids) = endpoints_from_env(
+        prefix,
+        "start etcd with `conformance/live/servers.sh start-etcd DIR` \
+         (or start-etcd-cluster 3 DIR) and export DIR/env (set -a; . DIR/env; set +a)",
+    )?;
     Ok(EtcdServers { endpoints, pids })
 }

@@ -99,11 +99,4 @@ impl FencedResource {
             )),
         }
     }
-
-    /// Deletes the value and the highest token (to start a run from scratch).
-    pub fn reset(&mut self) -> io::Result<()> {
-        self.conn
-            .call_str(&["DEL", &self.fence_key, &self.data_key])
-            .map(drop)
-    }
 }

@@ -30,11 +30,13 @@ mod client;
 mod conn;
 pub mod etcd;
 mod fenced;
+mod host;
 pub mod zookeeper;
 
 pub use client::{AcquireError, Client, ExtendOutcome, Held, HostError, HostStats};
 pub use conn::BlockingConn;
 pub use fenced::{FencedResource, FencedWrite};
+pub use host::{AttemptSummary, MachineAcquireError, MachineHostError};
 
 /// The host's clock: milliseconds since a process-wide [`Instant`](std::time::Instant) epoch.
 pub mod clock {
@@ -113,6 +115,36 @@ pub fn servers_from_env(min: usize) -> Result<Servers, String> {
         ));
     }
     Ok(Servers { ports, pids })
+}
+
+/// Reads `{prefix}_ENDPOINTS` and `{prefix}_PIDS` (comma-separated, as written to
+/// `DIR/env` by `servers.sh`): the endpoints and the PIDs, the same number of each
+/// and at least one. `hint` follows "NAME is not set: " when a variable is missing.
+pub fn endpoints_from_env(prefix: &str, hint: &str) -> Result<(Vec<String>, Vec<u32>), String> {
+    let read = |suffix: &str| {
+        let name = format!("{prefix}_{suffix}");
+        std::env::var(&name).map_err(|_| format!("{name} is not set: {hint}"))
+    };
+    let endpoints: Vec<String> = read("ENDPOINTS")?
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect();
+    let pids = read("PIDS")?
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse()
+                .map_err(|_| format!("{prefix}_PIDS: {s:?} is not a number"))
+        })
+        .collect::<Result<Vec<u32>, _>>()?;
+    if endpoints.len() != pids.len() || endpoints.is_empty() {
+        return Err(format!(
+            "{prefix}: {} endpoints but {} pids",
+            endpoints.len(),
+            pids.len()
+        ));
+    }
+    Ok((endpoints, pids))
 }
 
 /// A fresh lock value: 16 bytes from the OS CSPRNG, formatted by

@@ -25,10 +25,11 @@ use fencelock_core::zookeeper::{
     LockArgs, LockInfo, LostReason, Output, ReleaseOutcome, Reply, SessionId, Stat, WatchEventKind,
     ZooKeeperConfig,
 };
-use fencelock_core::{ConfigError, Machine, RequestId, UsageError};
+use fencelock_core::{Machine, RequestId};
 use zookeeper_client as zk;
 
-use crate::clock;
+use crate::host::next_wake;
+use crate::{clock, endpoints_from_env, AttemptSummary, MachineAcquireError, MachineHostError};
 
 /// ZooKeeper servers started by `servers.sh start-zookeeper` (prefix
 /// `FENCELOCK_ZK`) or `start-zookeeper-ensemble` (`FENCELOCK_ZK_ENSEMBLE`).
@@ -50,106 +51,27 @@ impl ZkServers {
 
 /// Reads `{prefix}_ENDPOINTS` and `{prefix}_PIDS` from the environment.
 pub fn zookeeper_from_env(prefix: &str) -> Result<ZkServers, String> {
-    let read = |suffix: &str| {
-        let name = format!("{prefix}_{suffix}");
-        std::env::var(&name).map_err(|_| {
-            format!(
-                "{name} is not set: start ZooKeeper with `conformance/live/servers.sh \
-                 start-zookeeper DIR` (or start-zookeeper-ensemble 3 DIR) and export DIR/env"
-            )
-        })
-    };
-    let endpoints: Vec<String> = read("ENDPOINTS")?
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .collect();
-    let pids = read("PIDS")?
-        .split(',')
-        .map(|s| {
-            s.trim()
-                .parse()
-                .map_err(|_| format!("{prefix}_PIDS: {s:?} is not a number"))
-        })
-        .collect::<Result<Vec<u32>, _>>()?;
-    if endpoints.len() != pids.len() || endpoints.is_empty() {
-        return Err(format!(
-            "{prefix}: {} endpoints but {} pids",
-            endpoints.len(),
-            pids.len()
-        ));
-    }
+    let (endpoints, pids) = endpoints_from_env(
+        prefix,
+        "start ZooKeeper with `conformance/live/servers.sh \
+         start-zookeeper DIR` (or start-zookeeper-ensemble 3 DIR) and export DIR/env",
+    )?;
     Ok(ZkServers { endpoints, pids })
 }
 
 /// The host itself went wrong (a bug in this host or in the core, never a lock
 /// outcome).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ZkHostError {
-    /// The machine refused an input the host built.
-    Usage(UsageError),
-    /// The machine asked for nothing more before the operation ended.
-    Stalled(&'static str),
-    /// The machine emitted an output this host does not know (a newer core).
-    UnknownOutput(String),
-}
+pub type ZkHostError = MachineHostError;
 
-impl fmt::Display for ZkHostError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ZkHostError::Usage(e) => {
-                write!(f, "host bug: machine refused input ({}): {e}", e.code())
-            }
-            ZkHostError::Stalled(state) => write!(f, "host bug: machine stalled in {state}"),
-            ZkHostError::UnknownOutput(o) => write!(f, "unknown machine output: {o}"),
-        }
-    }
-}
+/// Why [`ZkHost::lock`] / [`ZkHost::campaign`] returned no lock: the core refused
+/// the config, `acquire_failed` (try-lock found it held, the deadline passed, it
+/// was cancelled, or requests kept failing), our node or session was lost while
+/// queued, or a host bug.
+pub type ZkAcquireError = MachineAcquireError<AcquireFailure, AcquireStats, LostReason>;
 
-impl std::error::Error for ZkHostError {}
-
-impl From<UsageError> for ZkHostError {
-    fn from(e: UsageError) -> Self {
-        ZkHostError::Usage(e)
-    }
-}
-
-/// Why [`ZkHost::lock`] / [`ZkHost::campaign`] returned no lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ZkAcquireError {
-    /// The configuration or arguments were refused by the core.
-    Config(ConfigError),
-    /// Try-lock found it held, the deadline passed, it was cancelled, or requests
-    /// kept failing.
-    Failed {
-        /// Why.
-        reason: AcquireFailure,
-        /// How it went.
-        stats: AcquireStats,
-    },
-    /// Our node or session was lost while queued.
-    Lost(LostReason),
-    /// A host bug.
-    Host(ZkHostError),
-}
-
-impl fmt::Display for ZkAcquireError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ZkAcquireError::Config(e) => write!(f, "invalid config ({}): {e}", e.code()),
-            ZkAcquireError::Failed { reason, stats } => {
-                write!(f, "not acquired ({reason:?}) after {} ms", stats.latency)
-            }
-            ZkAcquireError::Lost(reason) => write!(f, "lost while queued ({reason:?})"),
-            ZkAcquireError::Host(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for ZkAcquireError {}
-
-impl From<ZkHostError> for ZkAcquireError {
-    fn from(e: ZkHostError) -> Self {
-        ZkAcquireError::Host(e)
+impl AttemptSummary for AcquireStats {
+    fn summarize(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "after {} ms", self.latency)
     }
 }
 
@@ -195,12 +117,6 @@ pub struct Driven<M> {
 pub type Held<M> = Driven<M>;
 
 impl<M: ZkMachine> Driven<M> {
-    /// The host-side id of this machine.
-    #[must_use]
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
     /// The lock, once acquired.
     #[must_use]
     pub fn lock(&self) -> Option<&LockInfo> {
@@ -421,16 +337,12 @@ impl ZkHost {
         let events = self.drive(&mut driven, None, None, |e| {
             matches!(e, Event::Acquired { .. } | Event::AcquireFailed { .. })
         })?;
-        let lost = events.iter().find_map(|e| match e {
-            Event::Lost { reason, .. } => Some(*reason),
-            _ => None,
-        });
         for event in events.into_iter().rev() {
             match event {
                 Event::Acquired { .. } => return Ok(driven),
                 Event::AcquireFailed { reason, stats } => {
                     self.forget(&driven);
-                    return Err(match (reason, lost) {
+                    return Err(match (reason, driven.lost) {
                         (AcquireFailure::Lost, Some(reason)) => ZkAcquireError::Lost(reason),
                         _ => ZkAcquireError::Failed { reason, stats },
                     });
@@ -513,12 +425,8 @@ impl ZkHost {
                 finished = self.perform(driven, &mut events, &done)?;
                 continue;
             }
-            let wake = match (timer.map(clock::instant_of), until) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => a
-                    .or(b)
-                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(60)),
-            };
+            let wake =
+                next_wake(timer, until).unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
             let wait = wake.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(wait) {
                 Ok(Delivery::Session(change)) => {

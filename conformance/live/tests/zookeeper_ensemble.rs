@@ -116,7 +116,7 @@ fn leader_killed_while_the_lock_is_held_and_contended() {
         .expect("the ensemble has a leader");
     let killed_at = acquisitions.load(Ordering::Relaxed);
     let kill_instant = Instant::now();
-    assert!(signal(servers.pids[leader], "-KILL"), "SIGKILL the leader");
+    assert!(signal(servers.pids[leader], "KILL"), "SIGKILL the leader");
     println!(
         "killed the leader (server {} of 3, {}) after {killed_at} acquisitions, with the lock held",
         leader + 1,

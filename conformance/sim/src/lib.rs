@@ -122,10 +122,34 @@ fn run_etcd(profile: &Profile, seed: u64, options: &Options) -> Run {
         fencing: profile.fencing,
         proclaim: profile.proclaims,
     };
-    let machine = crate::kind::LockKind::machine_name(&kind);
-    let world = World::new(kind, profile, plan.clone(), rng.fork(), options, || {
+    run_world(kind, profile, seed, plan, rng.fork(), options, || {
         EtcdServer::new(etcd.server)
-    });
+    })
+}
+
+fn run_redlock(profile: &Profile, seed: u64, options: &Options) -> Run {
+    let mut rng = Rng::new(seed ^ salt(profile.name));
+    let plan = Plan::draw(profile, &mut rng);
+    let kind = RedlockKind::new(redlock_config(profile, &plan));
+    let (rule, bugs) = (profile.counter, profile.server_bugs);
+    run_world(kind, profile, seed, plan, rng.fork(), options, || {
+        RedisNode::new(rule, bugs)
+    })
+}
+
+/// Runs `kind`'s world for `plan` (the world's random draws come from `rng`) and
+/// labels the report with `profile` and `seed`.
+fn run_world<K: crate::kind::LockKind>(
+    kind: K,
+    profile: &Profile,
+    seed: u64,
+    plan: Plan,
+    rng: Rng,
+    options: &Options,
+    make_server: impl Fn() -> K::Server,
+) -> Run {
+    let machine = kind.machine_name();
+    let world = World::new(kind, profile, plan.clone(), rng, options, make_server);
     let (mut report, trace, record) = world.run();
     report.profile = profile.name.to_owned();
     report.seed = seed;
@@ -135,26 +159,6 @@ fn run_etcd(profile: &Profile, seed: u64, options: &Options) -> Run {
         record,
         plan,
         machine,
-    }
-}
-
-fn run_redlock(profile: &Profile, seed: u64, options: &Options) -> Run {
-    let mut rng = Rng::new(seed ^ salt(profile.name));
-    let plan = Plan::draw(profile, &mut rng);
-    let kind = RedlockKind::new(redlock_config(profile, &plan));
-    let (rule, bugs) = (profile.counter, profile.server_bugs);
-    let world = World::new(kind, profile, plan.clone(), rng.fork(), options, || {
-        RedisNode::new(rule, bugs)
-    });
-    let (mut report, trace, record) = world.run();
-    report.profile = profile.name.to_owned();
-    report.seed = seed;
-    Run {
-        report,
-        trace,
-        record,
-        plan,
-        machine: "redlock",
     }
 }
 

@@ -5,9 +5,21 @@ use fencelock_sim::profile::Profile;
 use fencelock_sim::world::{describe, Options};
 use fencelock_sim::{run_seed, vector};
 
+/// Redlock and etcd profiles whose seeds must replay exactly.
+const REPLAYED: [&str; 8] = [
+    "all",
+    "expiry-chaos",
+    "pauses-long",
+    "restarts-amnesia",
+    "etcd-all",
+    "etcd-network",
+    "etcd-leader-change",
+    "etcd-pauses-long",
+];
+
 #[test]
 fn the_same_seed_replays_the_same_trace() {
-    for name in ["all", "expiry-chaos", "pauses-long", "restarts-amnesia"] {
+    for name in REPLAYED {
         let profile = Profile::named(name).unwrap();
         for seed in [1, 7, 42] {
             let options = Options {

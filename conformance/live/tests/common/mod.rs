@@ -2,12 +2,14 @@
 //! signals with guards, unique names.
 #![allow(dead_code)]
 
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use fencelock_core::backoff::RetryPolicy;
 use fencelock_core::redlock::RedlockConfig;
 use fencelock_live::{servers_from_env, Servers};
+
+#[path = "../shared/mod.rs"]
+mod shared;
+#[allow(unused_imports)] // not every test uses both
+pub use shared::{signal, unique};
 
 /// Masters are the first five servers; the sixth holds the fenced resource.
 pub const MASTERS: usize = 5;
@@ -31,33 +33,12 @@ pub fn resource_port(servers: &Servers) -> u16 {
     servers.ports[MASTERS]
 }
 
-/// A name no earlier run used on these servers (they live across test runs).
-pub fn unique(prefix: &str) -> String {
-    static SEQ: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed),
-        fencelock_live::random_seed() % 1_000_000
-    )
-}
-
 /// A five-master config: `ttl` ms, fixed short retries (so contending workers
 /// retry quickly, with jitter), no attempt limit (the acquire timeout bounds it).
 pub fn config(ttl: u64) -> RedlockConfig {
     let mut config = RedlockConfig::new(MASTERS as u32, ttl);
     config.retry = RetryPolicy::fixed(20, 15).with_max_attempts(None);
     config
-}
-
-/// Sends `signal` (e.g. `"STOP"`) to `pid`; returns whether it was delivered.
-pub fn signal(pid: u32, signal: &str) -> bool {
-    Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
 }
 
 /// Whether `pid` is a live (not zombie) process.

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::process::Command as Process;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,11 @@ use fencelock_core::etcd::{
 use fencelock_core::wire::etcd_gateway::{decode, encode};
 use fencelock_core::RequestId;
 use fencelock_live::etcd::{etcd_from_env, Endpoints, EtcdHost, EtcdServers};
+
+#[path = "../shared/mod.rs"]
+pub mod shared;
+#[allow(unused_imports)] // not every test uses it
+pub use shared::signal;
 
 /// The single member `servers.sh start-etcd DIR` started.
 pub fn single() -> EtcdServers {
@@ -39,15 +43,9 @@ pub fn host_on(endpoints: &Arc<Endpoints>) -> EtcdHost {
     EtcdHost::new(endpoints.clone())
 }
 
-/// A name no earlier run used on these servers.
+/// A name no earlier run used on these servers, under `fencelock-live/`.
 pub fn unique(prefix: &str) -> String {
-    static SEQ: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "fencelock-live/{prefix}-{}-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed),
-        fencelock_live::random_seed() % 1_000_000
-    )
+    shared::unique(&format!("fencelock-live/{prefix}"))
 }
 
 /// `ttl_secs` lease, 1 s request timeout, quick fixed retries without an attempt

@@ -2,7 +2,7 @@
 //! environment, configs, unique names, and an in-process fenced counter.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
@@ -12,6 +12,11 @@ use fencelock_core::zookeeper::ZooKeeperConfig;
 use fencelock_core::{Admission, FenceGuard, FencingToken};
 use fencelock_live::advisory::{postgres_from_env, PgServer};
 use fencelock_live::zookeeper::{zookeeper_from_env, ZkHost, ZkServers};
+
+// Every test that includes this module includes `etcd_support` too (which
+// includes `shared` once per test crate).
+#[allow(unused_imports)] // not every test uses both
+pub use super::etcd_support::shared::{signal, unique};
 
 /// The standalone server `servers.sh start-zookeeper DIR` started.
 pub fn zk_single() -> ZkServers {
@@ -33,17 +38,6 @@ pub fn pg() -> PgServer {
 /// A new session on `servers`, asking for `session_timeout`.
 pub fn zk_host(servers: &ZkServers, session_timeout: Duration) -> ZkHost {
     ZkHost::connect(&servers.connect_string(), session_timeout).expect("ZooKeeper reachable")
-}
-
-/// A name no earlier run used on these servers.
-pub fn unique(prefix: &str) -> String {
-    static SEQ: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed),
-        fencelock_live::random_seed() % 1_000_000
-    )
 }
 
 /// A lock path under `/fencelock-live`, unique to this run.
@@ -103,15 +97,6 @@ impl FencedCounter {
     pub fn rejected(&self) -> u64 {
         self.state.lock().unwrap().2
     }
-}
-
-/// Sends `signal` to `pid` with `kill`.
-pub fn signal(pid: u32, signal: &str) -> bool {
-    std::process::Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
 }
 
 /// A TCP proxy to one server that can cut its clients off (a network partition):
