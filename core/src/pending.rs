@@ -1,4 +1,4 @@
-//! Request bookkeeping shared by the etcd, ZooKeeper and PostgreSQL machines:
+//! Request bookkeeping shared by every machine:
 //! ids from 1, send times (a reply proves what the server saw at its *send*
 //! time), reply deadlines, given-up requests whose late replies are accepted and
 //! ignored, and duplicates.
@@ -6,8 +6,12 @@
 use alloc::vec::Vec;
 
 use crate::error::UsageError;
-use crate::redlock::MAX_GIVEN_UP;
 use crate::types::{Millis, RequestId};
+
+/// Given-up requests remembered so that their late replies are told apart from
+/// duplicates. Beyond this many, the oldest are forgotten: a reply for a forgotten
+/// request is accepted and ignored, whether it is late or a duplicate.
+pub const MAX_GIVEN_UP: usize = 256;
 
 #[derive(Clone, Copy, Debug)]
 struct Pending<T> {
@@ -39,11 +43,6 @@ impl<T: Copy> Requests<T> {
         }
     }
 
-    /// The id the next request will get.
-    pub(crate) const fn next_id(&self) -> u64 {
-        self.next
-    }
-
     /// Allocates the next id for a live request sent at `sent`.
     pub(crate) fn issue(&mut self, tag: T, sent: Millis, deadline: Option<Millis>) -> RequestId {
         let req = self.next;
@@ -71,11 +70,17 @@ impl<T: Copy> Requests<T> {
         self.pending.iter().find(|p| p.req == req.0).map(|p| p.tag)
     }
 
-    /// Rejects replies for requests never issued, or already answered.
-    pub(crate) fn check(&self, req: RequestId) -> Result<(), UsageError> {
+    /// Rejects an id this tracker never issued.
+    pub(crate) fn check_issued(&self, req: RequestId) -> Result<(), UsageError> {
         if req.0 == 0 || req.0 >= self.next {
             return Err(UsageError::UnknownRequest { req });
         }
+        Ok(())
+    }
+
+    /// Rejects replies for requests never issued, or already answered.
+    pub(crate) fn check(&self, req: RequestId) -> Result<(), UsageError> {
+        self.check_issued(req)?;
         if self.pending.iter().any(|p| p.req == req.0) || req.0 < self.forgotten_below {
             Ok(())
         } else {
@@ -188,6 +193,6 @@ mod tests {
         }
         assert!(reqs.check(RequestId(1)).is_ok(), "forgotten: accepted");
         assert_eq!(reqs.answer(RequestId(1)), None);
-        assert_eq!(reqs.next_id(), MAX_GIVEN_UP as u64 + 11);
+        assert_eq!(reqs.next, MAX_GIVEN_UP as u64 + 11);
     }
 }

@@ -24,11 +24,6 @@ use crate::pending::Requests;
 use crate::types::{Millis, NodeId, RequestId};
 use crate::Machine;
 
-/// Given-up requests remembered so that their late replies are told apart from
-/// duplicates. Beyond this many, the oldest are forgotten: a reply for a forgotten
-/// request is accepted and ignored, whether it is late or a duplicate.
-pub const MAX_GIVEN_UP: usize = 256;
-
 /// What a host passes to start an acquisition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(
@@ -275,9 +270,7 @@ impl Redlock {
     // ----- input checks -------------------------------------------------------
 
     fn check_reply(&self, req: RequestId, node: Option<NodeId>) -> Result<(), UsageError> {
-        if req.0 == 0 || req.0 >= self.reqs.next_id() {
-            return Err(UsageError::UnknownRequest { req });
-        }
+        self.reqs.check_issued(req)?;
         if let Some(node) = node {
             if node.0 >= self.params.nodes {
                 return Err(UsageError::UnknownNode {

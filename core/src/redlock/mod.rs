@@ -92,12 +92,13 @@ mod machine;
 mod protocol;
 mod scripts;
 
+pub use crate::pending::MAX_GIVEN_UP;
 pub use config::{
     drift_allowance, Params, RedlockConfig, CLOCK_PRECISION, DEFAULT_NODE_TIMEOUT_CAP,
     MAX_ACQUIRE_TIMEOUT, MAX_DRIFT_PPM, MAX_NAMESPACE_LEN, MAX_NODES, MAX_RESOURCES,
     MAX_RESOURCE_LEN, MAX_TTL, MAX_VALUE_LEN, MIN_VALIDITY,
 };
-pub use machine::{AcquireArgs, Redlock, MAX_GIVEN_UP};
+pub use machine::{AcquireArgs, Redlock};
 pub use protocol::{
     AcquireFailure, AcquireStats, AttemptFailure, Command, Eval, Event, ExtendFailure, Input,
     Lease, LostReason, NodeErrorKind, NodeReply, Output, ReleaseOutcome, State,

@@ -20,8 +20,8 @@ use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::fence::FencingToken;
 use crate::pending::Requests;
+use crate::pending::MAX_GIVEN_UP;
 use crate::redlock::config::check_timeout;
-use crate::redlock::MAX_GIVEN_UP;
 use crate::types::{Millis, RequestId};
 use crate::Machine;
 
@@ -1008,9 +1008,7 @@ impl Engine {
     /// Rejects a watch notification for a request that set no watch, or one that
     /// already fired.
     fn check_watch(&self, req: RequestId) -> Result<(), UsageError> {
-        if req.0 == 0 || req.0 >= self.reqs.next_id() {
-            return Err(UsageError::UnknownRequest { req });
-        }
+        self.reqs.check_issued(req)?;
         match self.watches.iter().find(|(r, _)| *r == req.0) {
             Some((_, true)) => Err(UsageError::DuplicateReply { req }),
             Some((_, false)) => Ok(()),
