@@ -61,7 +61,7 @@ enum Kind {
 #[derive(Clone, Copy, Debug)]
 enum KeepAlive {
     Due(Millis),
-    InFlight { sent: Millis },
+    InFlight,
     Off,
 }
 
@@ -137,7 +137,7 @@ struct Engine {
     /// Consecutive failed requests of the lock track.
     failures: u32,
     stats: AcquireStats,
-    grant_sent: Millis,
+
     session: Option<Session>,
     prepared: Option<Prepared>,
     my_rev: Option<u64>,
@@ -178,7 +178,6 @@ impl Engine {
             last_look: false,
             failures: 0,
             stats: AcquireStats::default(),
-            grant_sent: now,
             session: None,
             prepared: None,
             my_rev: None,
@@ -240,13 +239,10 @@ impl Engine {
         match tag {
             Tag::KeepAlive => {
                 if let Some(session) = self.session.as_mut() {
-                    session.keepalive = KeepAlive::InFlight { sent: self.now };
+                    session.keepalive = KeepAlive::InFlight;
                 }
             }
             _ => self.step = Step::InFlight { req },
-        }
-        if tag == Tag::Grant {
-            self.grant_sent = self.now;
         }
         self.out.push_back(Output::Command(command));
     }
@@ -370,7 +366,7 @@ impl Engine {
     // ----- replies ------------------------------------------------------------
 
     fn on_reply(&mut self, req: RequestId, reply: Reply) {
-        let Some((tag, _sent)) = self.reqs.answer(req) else {
+        let Some((tag, sent)) = self.reqs.answer(req) else {
             return; // given up: a late reply, ignored
         };
         if tag != Tag::KeepAlive {
@@ -382,8 +378,8 @@ impl Engine {
         }
         let name = reply.name();
         let problem = match tag {
-            Tag::Grant => self.on_grant(reply),
-            Tag::KeepAlive => self.on_keepalive(reply),
+            Tag::Grant => self.on_grant(reply, sent),
+            Tag::KeepAlive => self.on_keepalive(reply, sent),
             Tag::Txn => self.on_acquire_txn(reply),
             Tag::Predecessor => self.on_predecessor(reply),
             Tag::Watch => self.on_watch(reply),
@@ -473,7 +469,8 @@ impl Engine {
         self.step = Step::Scheduled { tag, at };
     }
 
-    fn on_grant(&mut self, reply: Reply) -> Option<Problem> {
+    /// The grant answered; validity counts from `sent`, the grant's send time.
+    fn on_grant(&mut self, reply: Reply, sent: Millis) -> Option<Problem> {
         let Reply::LeaseGranted { lease, ttl } = reply else {
             return Some(Problem::WrongType);
         };
@@ -486,7 +483,6 @@ impl Engine {
             return Some(Problem::Invalid("lease_granted with TTL 0"));
         }
         self.failures = 0;
-        let sent = self.grant_sent;
         let valid_until = sent.plus(self.params.window(ttl));
         self.session = Some(Session {
             lease,
@@ -543,7 +539,7 @@ impl Engine {
         None
     }
 
-    fn on_keepalive(&mut self, reply: Reply) -> Option<Problem> {
+    fn on_keepalive(&mut self, reply: Reply, sent: Millis) -> Option<Problem> {
         let Reply::LeaseKeptAlive { ttl } = reply else {
             return Some(Problem::WrongType);
         };
@@ -551,7 +547,7 @@ impl Engine {
             self.lose(LostReason::Revoked);
             return None;
         }
-        if let Some(valid_until) = self.renew(ttl) {
+        if let Some(valid_until) = self.renew(ttl, sent) {
             if let Some(lock) = self.lock.as_mut() {
                 lock.valid_until = valid_until;
             }
@@ -560,15 +556,15 @@ impl Engine {
         None
     }
 
-    /// An acknowledged keep-alive: validity from its send time, next one due a
-    /// third of the TTL from now. Returns the new end of validity.
-    fn renew(&mut self, ttl: u64) -> Option<Millis> {
+    /// An acknowledged keep-alive sent at `sent`: validity from its send time,
+    /// next one due a third of the TTL from now. Returns the new end of validity.
+    fn renew(&mut self, ttl: u64, sent: Millis) -> Option<Millis> {
         let window = self.params.window(ttl);
         let now = self.now;
         let session = self.session.as_mut()?;
-        let KeepAlive::InFlight { sent } = session.keepalive else {
+        if !matches!(session.keepalive, KeepAlive::InFlight) {
             return None;
-        };
+        }
         let renewed = sent.plus(window);
         if renewed > session.valid_until {
             session.valid_until = renewed;
