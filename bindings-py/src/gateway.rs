@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::convert;
 use crate::errors;
-use crate::machine::PyMachine;
+use crate::machine::{PyMachine, Step};
 
 /// The bytes of a response body or watch line: `bytes`, `bytearray` or `str`.
 fn body_bytes(py: Python<'_>, body: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
@@ -95,16 +95,10 @@ pub fn etcd_gateway_decode_watch_line<'py>(
     }
 }
 
-/// What one gateway fast-path call returns: `(requests, events, state, timeout)`.
-/// Each request is `(kind, req, path, body)`: kind `"post"` (one request, one
-/// response body), `"watch"` (a streaming request read line by line) or
-/// `"cancel"` (abort watch `req`; `path` and `body` are `None`).
-type GatewayStep<'py> = (
-    Bound<'py, PyList>,
-    Bound<'py, PyList>,
-    Bound<'py, PyString>,
-    Option<u64>,
-);
+// A gateway fast-path call returns a `Step`: `(requests, events, state, timeout)`.
+// Each request is `(kind, req, path, body)`: kind `"post"` (one request, one
+// response body), `"watch"` (a streaming request read line by line) or
+// `"cancel"` (abort watch `req`; `path` and `body` are `None`).
 
 /// The machine's view of a transport failure.
 fn error_kind(py: Python<'_>, kind: &str) -> PyResult<ErrorKind> {
@@ -150,7 +144,7 @@ impl PyEtcdGatewayMachine {
         mut slf: PyRefMut<'py, Self>,
         py: Python<'py>,
         make: impl FnOnce(&mut Vec<Command>) -> PyResult<Apply>,
-    ) -> PyResult<GatewayStep<'py>> {
+    ) -> PyResult<Step<'py>> {
         let mut pending = std::mem::take(&mut slf.pending);
         let result = (|| {
             let base: &mut PyMachine = &mut *slf.as_super();
@@ -250,7 +244,7 @@ impl PyEtcdGatewayMachine {
     }
 
     /// Drains what is queued (the lease grant after construction).
-    fn _drain<'py>(slf: PyRefMut<'py, Self>, py: Python<'py>) -> PyResult<GatewayStep<'py>> {
+    fn _drain<'py>(slf: PyRefMut<'py, Self>, py: Python<'py>) -> PyResult<Step<'py>> {
         PyEtcdGatewayMachine::run(slf, py, |_| Ok(Apply::Nothing))
     }
 
@@ -263,7 +257,7 @@ impl PyEtcdGatewayMachine {
         now: u64,
         req: u64,
         body: &Bound<'py, PyAny>,
-    ) -> PyResult<GatewayStep<'py>> {
+    ) -> PyResult<Step<'py>> {
         let body = body_bytes(py, body, "body")?;
         PyEtcdGatewayMachine::run(slf, py, |pending| {
             let result = match position(pending, req) {
@@ -295,7 +289,7 @@ impl PyEtcdGatewayMachine {
         now: u64,
         req: u64,
         line: &Bound<'py, PyAny>,
-    ) -> PyResult<Option<GatewayStep<'py>>> {
+    ) -> PyResult<Option<Step<'py>>> {
         let line = body_bytes(py, line, "line")?;
         let Some(i) = position(&slf.pending, req) else {
             return Ok(None);
@@ -323,7 +317,7 @@ impl PyEtcdGatewayMachine {
         req: u64,
         kind: &str,
         message: String,
-    ) -> PyResult<GatewayStep<'py>> {
+    ) -> PyResult<Step<'py>> {
         let kind = error_kind(py, kind)?;
         PyEtcdGatewayMachine::run(slf, py, |pending| {
             if let Some(i) = position(pending, req) {
@@ -338,22 +332,14 @@ impl PyEtcdGatewayMachine {
     }
 
     /// The host's timer fired.
-    fn _timeout<'py>(
-        slf: PyRefMut<'py, Self>,
-        py: Python<'py>,
-        now: u64,
-    ) -> PyResult<GatewayStep<'py>> {
+    fn _timeout<'py>(slf: PyRefMut<'py, Self>, py: Python<'py>, now: u64) -> PyResult<Step<'py>> {
         PyEtcdGatewayMachine::run(slf, py, |_| {
             Ok(Apply::Input(etcd::Input::Timeout { now: Millis(now) }))
         })
     }
 
     /// Unlock / resign / cancel / stop observing.
-    fn _release<'py>(
-        slf: PyRefMut<'py, Self>,
-        py: Python<'py>,
-        now: u64,
-    ) -> PyResult<GatewayStep<'py>> {
+    fn _release<'py>(slf: PyRefMut<'py, Self>, py: Python<'py>, now: u64) -> PyResult<Step<'py>> {
         PyEtcdGatewayMachine::run(slf, py, |_| {
             Ok(Apply::Input(etcd::Input::Release { now: Millis(now) }))
         })
@@ -365,18 +351,12 @@ impl PyEtcdGatewayMachine {
         py: Python<'py>,
         now: u64,
         value: String,
-    ) -> PyResult<GatewayStep<'py>> {
+    ) -> PyResult<Step<'py>> {
         PyEtcdGatewayMachine::run(slf, py, |_| {
             Ok(Apply::Input(etcd::Input::Proclaim {
                 now: Millis(now),
                 value,
             }))
         })
-    }
-
-    /// Requests sent and not answered yet.
-    #[getter]
-    fn _pending(slf: PyRef<'_, Self>) -> usize {
-        slf.pending.len()
     }
 }

@@ -345,10 +345,12 @@ pub struct PyMachine {
     pub(crate) inner: Box<dyn JsonMachine>,
 }
 
-/// What one generic fast-path call returns: `(commands, events, state, timeout)`,
-/// the commands and events as the vectors' dicts (without their `command` /
-/// `event` wrapper), each list in emission order.
-type DictStep<'py> = (
+/// What one fast-path call returns: `(commands, events, state, timeout)`, each
+/// list in emission order. Generic machines give the commands and events as the
+/// vectors' dicts (without their `command` / `event` wrapper); Redlock gives its
+/// commands as tuples, the etcd gateway machines theirs as requests (see
+/// `gateway.rs`).
+pub(crate) type Step<'py> = (
     Bound<'py, PyList>,
     Bound<'py, PyList>,
     Bound<'py, PyString>,
@@ -379,7 +381,7 @@ impl PyMachine {
     }
 
     /// Drains every output into `(commands, events, state, timeout)`.
-    fn dict_step<'py>(&mut self, py: Python<'py>) -> PyResult<DictStep<'py>> {
+    fn dict_step<'py>(&mut self, py: Python<'py>) -> PyResult<Step<'py>> {
         let commands = PyList::empty(py);
         let events = PyList::empty(py);
         while let Some(output) = self.inner.poll_output().map_err(|e| e.into_py(py))? {
@@ -510,17 +512,13 @@ impl PyMachine {
 
     /// The drivers' generic path: drains what is queued (the first commands after
     /// construction) as `(commands, events, state, timeout)`.
-    fn _drain_step<'py>(&mut self, py: Python<'py>) -> PyResult<DictStep<'py>> {
+    fn _drain_step<'py>(&mut self, py: Python<'py>) -> PyResult<Step<'py>> {
         self.dict_step(py)
     }
 
     /// The drivers' generic path: applies one input dict and drains every output
     /// as `(commands, events, state, timeout)`.
-    fn _step<'py>(
-        &mut self,
-        py: Python<'py>,
-        input: &Bound<'py, PyAny>,
-    ) -> PyResult<DictStep<'py>> {
+    fn _step<'py>(&mut self, py: Python<'py>, input: &Bound<'py, PyAny>) -> PyResult<Step<'py>> {
         let input = dict_value(py, input, "input")?;
         self.inner.handle_input(input).map_err(|e| e.into_py(py))?;
         self.dict_step(py)
@@ -546,14 +544,6 @@ impl PyMachine {
         )
     }
 }
-
-/// What one fast-path call returns: `(commands, events, state, timeout)`.
-type Step<'py> = (
-    Bound<'py, PyList>,
-    Bound<'py, PyList>,
-    Bound<'py, PyString>,
-    Option<u64>,
-);
 
 /// The Redlock machine (`Machine("redlock", config, init)`).
 ///
@@ -773,23 +763,6 @@ impl PyRedlockMachine {
     /// Release the lease (or cancel the acquisition).
     fn _release<'py>(slf: PyRefMut<'py, Self>, py: Python<'py>, now: u64) -> PyResult<Step<'py>> {
         PyRedlockMachine::run(slf, py, Some(Input::Release { now: Millis(now) }))
-    }
-
-    /// Validity left at `now`, in ms (zero unless the lease is held).
-    fn _remaining(slf: PyRef<'_, Self>, now: u64) -> PyResult<u64> {
-        Ok(slf.as_super().redlock()?.remaining(Millis(now)))
-    }
-
-    /// `(fencing_token, valid_until, acquired_at)` of the lease, or `None`.
-    #[allow(clippy::type_complexity)]
-    fn _lease_info(slf: PyRef<'_, Self>) -> PyResult<Option<(Option<u64>, u64, u64)>> {
-        Ok(slf.as_super().redlock()?.lease().map(|lease| {
-            (
-                lease.fencing_token.map(|t| t.0),
-                lease.valid_until.0,
-                lease.acquired_at.0,
-            )
-        }))
     }
 
     /// The resources this machine locks, sorted.

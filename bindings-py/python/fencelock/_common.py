@@ -6,15 +6,18 @@ Nothing here decides anything about the lock; the core does.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Optional
+
+import redis.exceptions as redis_errors
 
 from . import _native
 from .errors import (
@@ -206,32 +209,73 @@ def redlock_config(
 ) -> dict[str, Any]:
     """The vectors' Redlock ``config`` dict; unset options keep the core's defaults."""
     config: dict[str, Any] = {"nodes": nodes, "ttl": seconds_to_ms(ttl, "ttl")}
-    if retry is not None:
-        if not isinstance(retry, Retry):
-            raise InvalidInput(
-                INVALID_INPUT, f"retry must be a fencelock.Retry, got {_type_name(retry)}"
-            )
-        config["retry"] = retry.to_core()
-    if drift_factor is not None:
-        config["drift_ppm"] = ratio_to_ppm(drift_factor, "drift_factor")
-    if not isinstance(auto_extend, bool):
-        raise InvalidInput(
-            INVALID_INPUT, f"auto_extend must be a bool, got {_type_name(auto_extend)}"
-        )
-    config["auto_extend"] = auto_extend
+    set_retry(config, retry)
+    set_drift(config, drift_factor)
+    config["auto_extend"] = check_bool(auto_extend, "auto_extend")
     if node_timeout is not None:
         config["node_timeout"] = seconds_to_ms(node_timeout, "node_timeout")
-    if not isinstance(fencing, bool):
-        raise InvalidInput(INVALID_INPUT, f"fencing must be a bool, got {_type_name(fencing)}")
-    config["fencing"] = fencing
+    config["fencing"] = check_bool(fencing, "fencing")
     if namespace is not None:
-        if not isinstance(namespace, str):
-            raise InvalidInput(
-                INVALID_INPUT, f"namespace must be a str, got {_type_name(namespace)}"
-            )
-        config["namespace"] = namespace
+        config["namespace"] = check_str(namespace, "namespace")
+    set_seed(config, rng_seed)
+    return config
+
+
+# ----- options every backend shares ---------------------------------------------------------
+
+
+def check_bool(value: object, name: str) -> bool:
+    """A bool (nothing else, not even an int)."""
+    if not isinstance(value, bool):
+        raise InvalidInput(INVALID_INPUT, f"{name} must be a bool, got {_type_name(value)}")
+    return value
+
+
+def check_str(value: object, name: str) -> str:
+    """A str."""
+    if not isinstance(value, str):
+        raise InvalidInput(INVALID_INPUT, f"{name} must be a str, got {_type_name(value)}")
+    return value
+
+
+def retry_to_core(retry: object) -> dict[str, Any]:
+    """A :class:`Retry` -> the vectors' ``retry`` dict."""
+    if not isinstance(retry, Retry):
+        raise InvalidInput(
+            INVALID_INPUT, f"retry must be a fencelock.Retry, got {_type_name(retry)}"
+        )
+    return retry.to_core()
+
+
+def set_retry(config: dict[str, Any], retry: object) -> None:
+    """``config["retry"]`` from a :class:`Retry` (``None``: the core's default)."""
+    if retry is not None:
+        config["retry"] = retry_to_core(retry)
+
+
+def set_drift(config: dict[str, Any], drift_factor: object) -> None:
+    """``config["drift_ppm"]`` from a fraction (``None``: the core's default)."""
+    if drift_factor is not None:
+        config["drift_ppm"] = ratio_to_ppm(drift_factor, "drift_factor")
+
+
+def set_seed(config: dict[str, Any], rng_seed: object) -> None:
+    """``config["rng_seed"]`` (``None``: a fresh seed per acquisition, see
+    :func:`with_seed`)."""
     if rng_seed is not None:
         config["rng_seed"] = check_int(rng_seed, "rng_seed")
+
+
+def with_seed(
+    config: dict[str, Any], fixed_seed: bool, seed: Optional[int] = None
+) -> dict[str, Any]:
+    """The config of one acquisition: ``config`` itself when the user pinned
+    ``rng_seed``, else a copy with a fresh 64-bit jitter seed (``seed``, or 8
+    bytes from ``os.urandom``)."""
+    if fixed_seed:
+        return config
+    config = dict(config)
+    config["rng_seed"] = int.from_bytes(os.urandom(8), "little") if seed is None else seed
     return config
 
 
@@ -288,7 +332,7 @@ def random_value_and_seed() -> tuple[str, int]:
 # ----- replies -----------------------------------------------------------------------------
 
 
-def error_kind(exc: BaseException, redis_errors: Any) -> str:
+def error_kind(exc: BaseException) -> str:
     """The core's node-error kind for an exception a Redis client raised."""
     if isinstance(exc, (redis_errors.TimeoutError, TimeoutError)):
         return "timeout"
@@ -297,6 +341,83 @@ def error_kind(exc: BaseException, redis_errors: Any) -> str:
     if isinstance(exc, redis_errors.InvalidResponse):
         return "protocol"
     return "connection"
+
+
+Command = tuple[int, int, str, tuple[Any, ...]]
+"""A Redlock command: ``(node, req, script, argv)``."""
+
+Job = tuple[Any, Command]
+"""A command waiting for its master, with the driver that sent it."""
+
+
+class RedisNode:
+    """What the sync and asyncio senders of one master share: building a batch's
+    pipeline and handing its results back (the I/O itself is theirs)."""
+
+    __slots__ = ("client", "reload")
+
+    client: Any
+    reload: bool
+    """Whether to ``SCRIPT LOAD`` before the next pipeline."""
+
+    def pipeline(self, batch: list[Job]) -> tuple[Any, int]:
+        """The batch's pipeline, led by a ``SCRIPT LOAD`` of every script when due,
+        and how many replies those loads take."""
+        pipe = self.client.pipeline(transaction=False)
+        loads = 0
+        if self.reload:
+            for _, source in SCRIPTS.values():
+                pipe.execute_command("SCRIPT", "LOAD", source)
+            loads = len(SCRIPTS)
+        for _, command in batch:
+            pipe.execute_command(*command[3])
+        return pipe, loads
+
+    def eval_pipeline(self, batch: list[Job]) -> Any:
+        """A pipeline running the batch's commands again with ``EVAL`` (the script's
+        source from the core)."""
+        pipe = self.client.pipeline(transaction=False)
+        for _, (_, _, script, argv) in batch:
+            pipe.execute_command("EVAL", SCRIPTS[script][1], *argv[2:])
+        return pipe
+
+    def deliver(self, batch: list[Job], results: list[Any], loads: int) -> list[Job]:
+        """Hands each result to its lease; returns the ``NOSCRIPT`` failures that can
+        run again with ``EVAL``: those after which the batch holds no command of the
+        same lease (re-running another one would reorder that lease's commands on
+        this master; it counts as a failed request instead)."""
+        if loads:
+            self.reload = any(isinstance(r, Exception) for r in results[:loads])
+        last = {id(driver): i for i, (driver, _) in enumerate(batch)}
+        retry = []
+        for i, ((driver, command), value) in enumerate(zip(batch, results[loads:])):
+            node, req = command[0], command[1]
+            if isinstance(value, Exception):
+                if isinstance(value, redis_errors.NoScriptError):
+                    self.reload = True  # load the scripts before the next pipeline
+                    if last[id(driver)] == i:
+                        retry.append((driver, command))
+                        continue
+                driver.on_error(req, node, error_kind(value), str(value))
+            else:
+                driver.on_reply(req, node, value)
+        return retry
+
+
+def deliver_all(batch: list[Job], results: list[Any]) -> None:
+    """Hands each result (a value or the error the server answered) to its lease."""
+    for (driver, (node, req, _, _)), value in zip(batch, results):
+        if isinstance(value, Exception):
+            driver.on_error(req, node, error_kind(value), str(value))
+        else:
+            driver.on_reply(req, node, value)
+
+
+def fail_all(batch: list[Job], exc: Exception) -> None:
+    """Fails every command of a batch that got no answer (``exc``)."""
+    kind, message = error_kind(exc), str(exc) or repr(exc)
+    for driver, command in batch:
+        driver.on_error(command[1], command[0], kind, message)
 
 
 # ----- events -> stats, hooks, logs --------------------------------------------------------
@@ -458,21 +579,48 @@ def _details(event: Mapping[str, Any]) -> str:
 # ----- outcomes -> exceptions --------------------------------------------------------------
 
 
-def not_acquired(resources: Sequence[str], event: Mapping[str, Any]) -> LockNotAcquired:
-    """``LockNotAcquired`` from the core's ``acquire_failed`` event."""
-    stats = dict(event["stats"])
-    reason = event["reason"]
+def not_acquired(
+    lock: str,
+    event: Mapping[str, Any],
+    lost_reason: Optional[str] = None,
+    *,
+    attempts: bool = False,
+) -> LockNotAcquired:
+    """``LockNotAcquired`` from the core's ``acquire_failed`` event on ``lock`` (a
+    name, or Redlock's resources joined with ``,``). ``lost_reason`` is why a queue
+    place was lost (etcd, ZooKeeper: reason ``lost``); ``attempts`` puts the
+    attempt count in the message (Redlock)."""
+    stats = dict(event.get("stats") or {})
+    reason = event.get("reason", "attempts_exhausted")
+    lost = lost_reason if reason == "lost" else None
+    detail = f", lost: {lost}" if lost else ""
+    tried = f"{stats['attempts']} attempt(s) in " if attempts else ""
     message = (
-        f"lock {','.join(resources)} not acquired ({reason}) after "
-        f"{stats['attempts']} attempt(s) in {stats['latency']} ms"
+        f"lock {lock} not acquired ({reason}{detail}) after {tried}{stats.get('latency', 0)} ms"
     )
-    return LockNotAcquired(LOCK_NOT_ACQUIRED, message, reason, stats)
+    return LockNotAcquired(LOCK_NOT_ACQUIRED, message, reason, stats, lost)
 
 
-def lease_lost(resources: Sequence[str], reason: Optional[str]) -> LockLost:
-    """``LockLost`` for a lease the core declared lost."""
+def lease_lost(lock: str, reason: Optional[str], *, noun: str = "lock") -> LockLost:
+    """``LockLost`` for a lock the core declared lost: ``"{noun} {lock} was lost
+    ({reason})"`` (Redlock says ``lease on`` its resources)."""
     reason = reason or "expired"
-    return LockLost(LEASE_LOST, f"lease on {','.join(resources)} was lost ({reason})", reason)
+    return LockLost(LEASE_LOST, f"{noun} {lock} was lost ({reason})", reason)
+
+
+@contextlib.contextmanager
+def lost_if_refused(
+    lock: str, lost_reason: Callable[[], Optional[str]], *, noun: str = "lock"
+) -> Iterator[None]:
+    """Turns the core's refusal of an operation on a lost lock (``UsageError``
+    ``LEASE_LOST``) into :func:`lease_lost` with ``lost_reason()`` (read after the
+    refusal); any other error passes unchanged."""
+    try:
+        yield
+    except UsageError as e:
+        if e.code == LEASE_LOST:
+            raise lease_lost(lock, lost_reason(), noun=noun) from None
+        raise
 
 
 def not_held(what: str) -> UsageError:

@@ -30,17 +30,13 @@ from types import TracebackType
 from typing import Any, Callable, Generic, Optional, Protocol, TypeVar
 
 from . import _threads
-from ._common import logger, not_held, now_ms, optional_seconds_to_ms
+from ._common import lease_lost, logger, not_held, now_ms, optional_seconds_to_ms
 from .aio import _timers
 from .errors import (
     INTERNAL,
     INVALID_STATE,
-    LEASE_LOST,
-    LOCK_NOT_ACQUIRED,
     FencelockError,
     InternalError,
-    LockLost,
-    LockNotAcquired,
     UsageError,
 )
 
@@ -61,13 +57,28 @@ _UNSET: Any = object()
 Observe = Callable[[tuple[str, ...], dict[str, Any]], None]
 
 
-class Machine(Protocol):
-    """What a driver needs from a native machine."""
+def step_fns(m: Any) -> tuple[MakeStep, MakeStep]:
+    """The timer and release inputs of a generic (dict-input) machine."""
 
-    @property
-    def state(self) -> str: ...
-    def _remaining(self, now: int) -> Optional[int]: ...
-    def _valid_until(self) -> Optional[int]: ...
+    def tick(now: int) -> Step:
+        result: Step = m._step({"type": "timeout", "now": now})
+        return result
+
+    def release(now: int) -> Step:
+        result: Step = m._step({"type": "release", "now": now})
+        return result
+
+    return tick, release
+
+
+def reply_step(m: Any, req: int, result: dict[str, Any]) -> MakeStep:
+    """A generic machine's reply input for request ``req``, applied at ``now``."""
+
+    def make(now: int) -> Step:
+        step: Step = m._step({"type": "reply", "now": now, "req": req, "result": result})
+        return step
+
+    return make
 
 
 class Host(Protocol):
@@ -83,6 +94,21 @@ class Host(Protocol):
 
     def finished(self, driver: Any) -> None:
         """The machine reached a terminal state (called once)."""
+
+
+def fire(driver: Any, deliver: Optional[Callable[[MakeStep], None]] = None) -> None:
+    """Delivers what is due to ``driver``'s machine: the host's input first (a
+    session it saw close), then the timer input. Each goes through ``deliver``
+    (a driver's quiet method); by default it is applied now and a refusal raised."""
+    if deliver is None:
+
+        def deliver(make: MakeStep) -> None:
+            driver.apply(make(now_ms()))
+
+    polled = driver.host.poll(driver)
+    if polled is not None:
+        deliver(polled)
+    deliver(driver.tick_fn)
 
 
 # ----- sync ------------------------------------------------------------------------------
@@ -226,10 +252,7 @@ class SyncDriver:
                 self.armed = None
             if self.want is not None or self.deadline != at:
                 return  # a caller is driving, or the deadline moved
-            polled = self.host.poll(self)
-            if polled is not None:
-                self.apply_quietly(polled)
-            self.apply_quietly(self.tick_fn)
+            fire(self, self.apply_quietly)
 
     # ----- callers ---------------------------------------------------------------------
 
@@ -258,10 +281,7 @@ class SyncDriver:
                             raise InternalError(INTERNAL, stalled)
                         now = now_ms()
                         if deadline <= now:
-                            polled = self.host.poll(self)
-                            if polled is not None:
-                                self.apply(polled(now))
-                            self.apply(self.tick_fn(now_ms()))
+                            fire(self)
                             continue
                     # Woken when the outcome arrives or the deadline moves.
                     with contextlib.suppress(queue.Empty):
@@ -277,10 +297,7 @@ class SyncDriver:
     def tick(self) -> None:
         """Delivers the current time, so every deadline due now has fired."""
         with self.lock:
-            polled = self.host.poll(self)
-            if polled is not None:
-                self.apply(polled(now_ms()))
-            self.apply(self.tick_fn(now_ms()))
+            fire(self)
 
     def cancel(self) -> None:
         """An interrupted acquisition: the machine cancels (or, once acquired,
@@ -288,22 +305,6 @@ class SyncDriver:
         with contextlib.suppress(FencelockError), self.lock:
             if self.state not in TERMINAL and self.state != "releasing":
                 self.apply(self.release_fn(now_ms()))
-
-
-def not_acquired(name: str, event: dict[str, Any], lost_reason: Optional[str]) -> LockNotAcquired:
-    """``LockNotAcquired`` from the core's ``acquire_failed`` event."""
-    stats = dict(event.get("stats") or {})
-    reason = event.get("reason", "attempts_exhausted")
-    detail = f", lost: {lost_reason}" if reason == "lost" and lost_reason else ""
-    message = f"lock {name} not acquired ({reason}{detail}) after {stats.get('latency', 0)} ms"
-    return LockNotAcquired(
-        LOCK_NOT_ACQUIRED, message, reason, stats, lost_reason if reason == "lost" else None
-    )
-
-
-def lease_lost(name: str, reason: Optional[str]) -> LockLost:
-    reason = reason or "expired"
-    return LockLost(LEASE_LOST, f"lock {name} was lost ({reason})", reason)
 
 
 def acquire_sync(driver: SyncDriver, first: MakeStep, want: frozenset[str]) -> dict[str, Any]:
@@ -618,10 +619,7 @@ class AsyncDriver:
             self.armed = deadline
             self.timers.arm(deadline, self.ref)
             return
-        polled = self.host.poll(self)
-        if polled is not None:
-            self.feed(polled)
-        self.feed(self.tick_fn)
+        fire(self, self.feed)
 
     async def run(self, first: MakeStep, want: frozenset[str]) -> dict[str, Any]:
         """Applies ``first(now)`` and waits for an event in ``want``. Operations on
@@ -640,10 +638,7 @@ class AsyncDriver:
                 self.waiter = None
 
     def tick(self) -> None:
-        polled = self.host.poll(self)
-        if polled is not None:
-            self.apply(polled(now_ms()))
-        self.apply(self.tick_fn(now_ms()))
+        fire(self)
 
     def cancel(self) -> None:
         with contextlib.suppress(FencelockError):

@@ -35,10 +35,8 @@ from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
 from ._common import logger
+from ._threads import IDLE_SECONDS
 from .errors import INVALID_INPUT, InvalidInput
-
-IDLE_SECONDS = 30.0
-"""A worker thread with nothing to do for this long exits (started again on demand)."""
 
 MAX_WORKERS = 64
 """Most worker threads per gateway (more requests wait for one)."""

@@ -16,7 +16,8 @@ from typing import Any, Optional
 from ._common import logger, now_ms
 
 IDLE_SECONDS = 30.0
-"""A sender thread with nothing to do for this long exits (it starts again on demand)."""
+"""A sender or worker thread with nothing to do for this long exits (it starts
+again on demand)."""
 
 
 class Timers:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
@@ -50,11 +49,16 @@ from ._common import (
     Retry,
     Stats,
     _type_name,
-    check_int,
+    check_bool,
+    check_str,
     logger,
+    not_acquired,
     now_ms,
     optional_seconds_to_ms,
     seconds_to_ms,
+    set_retry,
+    set_seed,
+    with_seed,
 )
 from ._drive import (
     ACQUIRE_DONE,
@@ -68,7 +72,8 @@ from ._drive import (
     SyncLease,
     acquire_async,
     acquire_sync,
-    not_acquired,
+    reply_step,
+    step_fns,
 )
 from ._gateway import Workers
 from .errors import (
@@ -118,14 +123,8 @@ def advisory_config(
         config["request_timeout"] = seconds_to_ms(request_timeout, "request_timeout")
     if check_interval is not None:
         config["check_interval"] = seconds_to_ms(check_interval, "check_interval")
-    if retry is not None:
-        if not isinstance(retry, Retry):
-            raise InvalidInput(
-                INVALID_INPUT, f"retry must be a fencelock.Retry, got {_type_name(retry)}"
-            )
-        config["retry"] = retry.to_core()
-    if rng_seed is not None:
-        config["rng_seed"] = check_int(rng_seed, "rng_seed")
+    set_retry(config, retry)
+    set_seed(config, rng_seed)
     _native.check_config("advisory", config)
     return config
 
@@ -158,16 +157,6 @@ def _error(e: BaseException, conn: Any) -> dict[str, Any]:
     )
     kind = "connection" if gone else "server"
     return {"type": "error", "kind": kind, "code": code, "message": str(e).strip()}
-
-
-def _reply_step(m: Any, req: int, result: dict[str, Any]) -> Callable[[int], Step]:
-    """The machine's reply input for statement ``req``, applied at ``now``."""
-
-    def make(now: int) -> Step:
-        step: Step = m._step({"type": "reply", "now": now, "req": req, "result": result})
-        return step
-
-    return make
 
 
 def _closed() -> dict[str, Any]:
@@ -291,7 +280,7 @@ class _Session:
                 self._end()
                 continue
             driver, req, sql, params = job
-            driver.post(_reply_step(driver.m, req, _execute(self.conn, sql, params)))
+            driver.post(reply_step(driver.m, req, _execute(self.conn, sql, params)))
             del driver, job
 
     def end(self) -> None:
@@ -411,7 +400,7 @@ class _SyncHost:
             # A caller is driving (acquire, release) and nothing is queued: run the
             # statement now, on the caller's thread, as a sync driver does (no
             # thread hand-off); its result is applied right after this step.
-            driver.defer(_reply_step(driver.m, req, _execute(session.conn, sql, params)))
+            driver.defer(reply_step(driver.m, req, _execute(session.conn, sql, params)))
             return
         # In the background (checks while held): on the session's worker.
         session.submit((driver, req, sql, params))
@@ -426,18 +415,6 @@ class _SyncHost:
 
     def finished(self, driver: SyncDriver) -> None:
         driver.host_state.end()
-
-
-def _step_fns(m: Any) -> tuple[Callable[[int], Step], Callable[[int], Step]]:
-    def tick(now: int) -> Step:
-        result: Step = m._step({"type": "timeout", "now": now})
-        return result
-
-    def release(now: int) -> Step:
-        result: Step = m._step({"type": "release", "now": now})
-        return result
-
-    return tick, release
 
 
 def _not_pinned(name: str, event: dict[str, Any]) -> SessionNotPinned:
@@ -528,7 +505,7 @@ class AdvisoryLock:
     ) -> NamedLock[AdvisoryLease]:
         """A :class:`NamedLock` on ``name`` (``timeout`` seconds per acquisition;
         ``None``: as long as the retry policy allows)."""
-        name = _name(name)
+        name = check_str(name, "name")
         ms = optional_seconds_to_ms(timeout, "timeout")
         return NamedLock(lambda t: self._acquire(name, t, try_lock), name, ms)
 
@@ -539,20 +516,19 @@ class AdvisoryLock:
         (``locked``, ``deadline``, ``cancelled``, ``attempts_exhausted``,
         ``already_held``, ``session_lost``), :class:`SessionNotPinned`,
         :class:`InvalidInput` (``CONNECTION_UNUSABLE``)."""
-        return self._acquire(_name(name), optional_seconds_to_ms(timeout, "timeout"), try_lock)
+        return self._acquire(
+            check_str(name, "name"), optional_seconds_to_ms(timeout, "timeout"), try_lock
+        )
 
     def _acquire(self, name: str, timeout: Optional[int], try_lock: bool) -> AdvisoryLease:
-        if not isinstance(try_lock, bool):
-            raise InvalidInput(
-                INVALID_INPUT, f"try_lock must be a bool, got {_type_name(try_lock)}"
-            )
+        try_lock = check_bool(try_lock, "try_lock")
         session = self._source.checkout()
         try:
             machine = _machine(self._config, self._fixed_seed, name, timeout, try_lock)
         except BaseException:
             session.end()
             raise
-        tick, release = _step_fns(machine)
+        tick, release = step_fns(machine)
         driver = SyncDriver(machine, self._host, name, self._observe, tick, release)
         driver.host_state = session
         driver.on_event = session.outcome.note
@@ -568,18 +544,10 @@ class AdvisoryLock:
         return AdvisoryLease(driver, outcome)
 
 
-def _name(name: object) -> str:
-    if not isinstance(name, str):
-        raise InvalidInput(INVALID_INPUT, f"name must be a str, got {_type_name(name)}")
-    return name
-
-
 def _machine(
     config: dict[str, Any], fixed_seed: bool, name: str, timeout: Optional[int], try_lock: bool
 ) -> Any:
-    if not fixed_seed:
-        config = dict(config)
-        config["rng_seed"] = int.from_bytes(os.urandom(8), "little")
+    config = with_seed(config, fixed_seed)
     init = {"now": now_ms(), "name": name, "timeout": timeout, "try_lock": try_lock}
     return _native.Machine("advisory_lock", config, init)
 
@@ -625,7 +593,7 @@ class _AsyncSession:
                     continue
                 driver, req, sql, params = job
                 result = await _execute_async(self.conn, sql, params)
-                driver.feed(_reply_step(driver.m, req, result))
+                driver.feed(reply_step(driver.m, req, result))
                 del driver, job
         finally:
             self.task = None
@@ -819,7 +787,7 @@ class AsyncAdvisoryLock:
         self, name: str, *, timeout: Optional[float] = None, try_lock: bool = False
     ) -> AsyncNamedLock[AsyncAdvisoryLease]:
         """An :class:`AsyncNamedLock` on ``name``."""
-        name = _name(name)
+        name = check_str(name, "name")
         ms = optional_seconds_to_ms(timeout, "timeout")
         return AsyncNamedLock(lambda t: self._acquire(name, t, try_lock), name, ms)
 
@@ -828,23 +796,20 @@ class AsyncAdvisoryLock:
     ) -> AsyncAdvisoryLease:
         """Locks ``name`` and returns the lease (see :meth:`AdvisoryLock.acquire`)."""
         return await self._acquire(
-            _name(name), optional_seconds_to_ms(timeout, "timeout"), try_lock
+            check_str(name, "name"), optional_seconds_to_ms(timeout, "timeout"), try_lock
         )
 
     async def _acquire(
         self, name: str, timeout: Optional[int], try_lock: bool
     ) -> AsyncAdvisoryLease:
-        if not isinstance(try_lock, bool):
-            raise InvalidInput(
-                INVALID_INPUT, f"try_lock must be a bool, got {_type_name(try_lock)}"
-            )
+        try_lock = check_bool(try_lock, "try_lock")
         session = await self._source.checkout()
         try:
             machine = _machine(self._config, self._fixed_seed, name, timeout, try_lock)
         except BaseException:
             session.end()
             raise
-        tick, release = _step_fns(machine)
+        tick, release = step_fns(machine)
         driver = AsyncDriver(machine, self._host, name, self._observe, tick, release)
         driver.host_state = session
         driver.on_event = session.outcome.note

@@ -27,15 +27,19 @@ from . import _native
 from ._common import (
     SCRIPTS,
     AcquireStats,
+    Command,
     EventHook,
     Observer,
+    RedisNode,
     ReleaseOutcome,
     Retry,
     Stats,
     check_clients,
-    error_kind,
+    deliver_all,
+    fail_all,
     lease_lost,
     logger,
+    lost_if_refused,
     not_acquired,
     not_held,
     now_ms,
@@ -43,11 +47,11 @@ from ._common import (
     random_value_and_seed,
     redlock_config,
     resource_names,
+    with_seed,
 )
 from .errors import (
     INTERNAL,
     INVALID_STATE,
-    LEASE_LOST,
     FencelockError,
     InternalError,
     UsageError,
@@ -55,7 +59,6 @@ from .errors import (
 
 __all__ = ["AsyncLease", "AsyncLock", "AsyncRedlock"]
 
-Command = tuple[int, int, str, tuple[Any, ...]]
 Step = tuple[list[Command], list[dict[str, Any]], str, Optional[int]]
 
 MAX_NODE_BACKLOG = 4096
@@ -135,7 +138,7 @@ class _LoopGroup:
         self.timers = _timers(loop)
 
 
-class _Node:
+class _Node(RedisNode):
     """One master on one event loop: its client and the commands waiting for it.
 
     A sender task runs while there is something to send: a lone command with
@@ -145,7 +148,7 @@ class _Node:
     receives each lease's commands in the order they were emitted.
     """
 
-    __slots__ = ("client", "loop", "queue", "reload", "task")
+    __slots__ = ("loop", "queue", "task")
 
     def __init__(self, client: Any, loop: asyncio.AbstractEventLoop) -> None:
         self.client = client
@@ -173,7 +176,8 @@ class _Node:
                     await self.execute([jobs.popleft() for _ in range(count)])
                     continue
                 # A lone command (the common case with one lease at a time), inline.
-                driver, (node, req, script, argv) = jobs.popleft()
+                driver, command = jobs.popleft()
+                node, req, script, argv = command
                 try:
                     try:
                         value = await client.execute_command(*argv)
@@ -183,76 +187,35 @@ class _Node:
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:
-                    driver.on_error(req, node, error_kind(e, redis_errors), str(e) or repr(e))
+                    fail_all([(driver, command)], e)
                 else:
                     driver.on_reply(req, node, value)
         finally:
             self.task = None
 
     async def execute(self, batch: list[tuple[_Driver, Command]]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        loads = 0
-        if self.reload:
-            for _, source in SCRIPTS.values():
-                pipe.execute_command("SCRIPT", "LOAD", source)
-            loads = len(SCRIPTS)
-        for _, command in batch:
-            pipe.execute_command(*command[3])
+        pipe, loads = self.pipeline(batch)
         try:
             results = await pipe.execute(raise_on_error=False)
         except asyncio.CancelledError:
             raise
         except Exception as e:
             self.reload = True
-            kind, message = error_kind(e, redis_errors), str(e) or repr(e)
-            for driver, command in batch:
-                driver.on_error(command[1], command[0], kind, message)
+            fail_all(batch, e)
             return
-        if loads:
-            self.reload = any(isinstance(r, Exception) for r in results[:loads])
-        retry = self.deliver(batch, results[loads:])
+        retry = self.deliver(batch, results, loads)
         if retry:
             await self.execute_eval(retry)
 
-    def deliver(
-        self, batch: list[tuple[_Driver, Command]], results: list[Any]
-    ) -> list[tuple[_Driver, Command]]:
-        """Hands each result to its lease; returns the ``NOSCRIPT`` failures that can
-        run again with ``EVAL``: those after which the batch holds no command of the
-        same lease (re-running another one would reorder that lease's commands on
-        this master; it counts as a failed request instead)."""
-        last = {id(driver): i for i, (driver, _) in enumerate(batch)}
-        retry = []
-        for i, ((driver, command), value) in enumerate(zip(batch, results)):
-            node, req = command[0], command[1]
-            if isinstance(value, Exception):
-                if isinstance(value, redis_errors.NoScriptError):
-                    self.reload = True  # load the scripts before the next pipeline
-                    if last[id(driver)] == i:
-                        retry.append((driver, command))
-                        continue
-                driver.on_error(req, node, error_kind(value, redis_errors), str(value))
-            else:
-                driver.on_reply(req, node, value)
-        return retry
-
     async def execute_eval(self, batch: list[tuple[_Driver, Command]]) -> None:
         """Runs commands again with ``EVAL`` (the script's source from the core)."""
-        pipe = self.client.pipeline(transaction=False)
-        for _, (_, _, script, argv) in batch:
-            pipe.execute_command("EVAL", SCRIPTS[script][1], *argv[2:])
+        pipe = self.eval_pipeline(batch)
         try:
             results = await pipe.execute(raise_on_error=False)
         except Exception as e:
-            kind, message = error_kind(e, redis_errors), str(e) or repr(e)
-            for driver, command in batch:
-                driver.on_error(command[1], command[0], kind, message)
+            fail_all(batch, e)
             return
-        for (driver, (node, req, _, _)), value in zip(batch, results):
-            if isinstance(value, Exception):
-                driver.on_error(req, node, error_kind(value, redis_errors), str(value))
-            else:
-                driver.on_reply(req, node, value)
+        deliver_all(batch, results)
 
 
 class _Driver:
@@ -452,7 +415,7 @@ class AsyncLease:
         d = self._d
         d.tick()
         if d.lost_reason is not None:
-            raise lease_lost(self.resources, d.lost_reason)
+            raise lease_lost(",".join(self.resources), d.lost_reason, noun="lease on")
         if d.state in ("releasing", "released"):
             raise UsageError(INVALID_STATE, "the lease was released")
 
@@ -460,14 +423,11 @@ class AsyncLease:
         """Extends the lease now; ``True`` if a quorum confirmed, ``False`` if not (still
         valid until the unchanged ``valid_until``). Raises :class:`LockLost`."""
         d = self._d
-        try:
+        lock = ",".join(self.resources)
+        with lost_if_refused(lock, lambda: d.lost_reason, noun="lease on"):
             outcome = await d.run(d.m._extend, _EXTEND_DONE)
-        except UsageError as e:
-            if e.code == LEASE_LOST:
-                raise lease_lost(self.resources, d.lost_reason) from None
-            raise
         if outcome["type"] == "lost":
-            raise lease_lost(self.resources, outcome["reason"])
+            raise lease_lost(lock, outcome["reason"], noun="lease on")
         return bool(outcome["type"] == "extended")
 
     async def release(self) -> ReleaseOutcome:
@@ -610,10 +570,7 @@ class AsyncRedlock:
 
     async def _acquire(self, resources: tuple[str, ...], timeout: Optional[int]) -> AsyncLease:
         value, seed = random_value_and_seed()
-        config = self._config
-        if not self._fixed_seed:
-            config = dict(config)
-            config["rng_seed"] = seed
+        config = with_seed(self._config, self._fixed_seed, seed)
         init = {"now": now_ms(), "resources": list(resources), "value": value, "timeout": timeout}
         machine = _native.RedlockMachine(config, init)
         loop = asyncio.get_running_loop()
@@ -632,5 +589,5 @@ class AsyncRedlock:
                     driver.apply(machine._release(now_ms()))  # cancel: the core releases
             raise
         if outcome["type"] != "acquired":
-            raise not_acquired(resources, outcome)
+            raise not_acquired(",".join(resources), outcome, attempts=True)
         return AsyncLease(driver, outcome)

@@ -21,13 +21,12 @@ and runs the drive loop::
 from __future__ import annotations
 
 import asyncio
-import os
 import queue
 import ssl
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from . import _native
 from ._common import (
@@ -35,12 +34,19 @@ from ._common import (
     Observer,
     Retry,
     Stats,
-    _type_name,
+    check_bool,
     check_int,
+    check_str,
+    lease_lost,
+    lost_if_refused,
+    not_acquired,
     now_ms,
     optional_seconds_to_ms,
-    ratio_to_ppm,
     seconds_to_ms,
+    set_drift,
+    set_retry,
+    set_seed,
+    with_seed,
 )
 from ._drive import (
     ACQUIRE_DONE,
@@ -52,17 +58,13 @@ from ._drive import (
     SyncLease,
     acquire_async,
     acquire_sync,
-    lease_lost,
-    not_acquired,
 )
 from ._gateway import MAX_LINE, AsyncPool, Gateway, GatewayFailure, SyncWatch, Workers
 from .errors import (
     INVALID_INPUT,
-    LEASE_LOST,
     LOCK_NOT_ACQUIRED,
     InvalidInput,
     LockNotAcquired,
-    UsageError,
 )
 
 __all__ = [
@@ -131,8 +133,7 @@ def etcd_config(
             INVALID_INPUT, f"ttl must be a whole number of seconds (etcd's unit), got {ttl!r}"
         )
     config: dict[str, Any] = {"ttl_secs": check_int(ttl, "ttl")}
-    if drift_factor is not None:
-        config["drift_ppm"] = ratio_to_ppm(drift_factor, "drift_factor")
+    set_drift(config, drift_factor)
     if request_timeout is not None:
         config["request_timeout"] = seconds_to_ms(request_timeout, "request_timeout")
     if wait == "watch":
@@ -141,28 +142,10 @@ def etcd_config(
         config["wait"] = {"type": "poll", "interval": seconds_to_ms(poll_interval, "poll_interval")}
     else:
         raise InvalidInput(INVALID_INPUT, f"wait must be 'watch' or 'poll', got {wait!r}")
-    if retry is not None:
-        if not isinstance(retry, Retry):
-            raise InvalidInput(
-                INVALID_INPUT, f"retry must be a fencelock.Retry, got {_type_name(retry)}"
-            )
-        config["retry"] = retry.to_core()
-    if rng_seed is not None:
-        config["rng_seed"] = check_int(rng_seed, "rng_seed")
+    set_retry(config, retry)
+    set_seed(config, rng_seed)
     _native.check_config("etcd", config)
     return config
-
-
-def _name(name: object) -> str:
-    if not isinstance(name, str):
-        raise InvalidInput(INVALID_INPUT, f"name must be a str, got {_type_name(name)}")
-    return name
-
-
-def _value(value: object) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput(INVALID_INPUT, f"value must be a str, got {_type_name(value)}")
-    return value
 
 
 def _proclaimed(name: str, outcome: dict[str, Any]) -> bool:
@@ -172,25 +155,28 @@ def _proclaimed(name: str, outcome: dict[str, Any]) -> bool:
 
 
 class _Base:
-    """What the sync and asyncio etcd classes share: the gateway, the config, the
-    machine factory, stats and hooks."""
+    """What the sync and asyncio etcd classes share: the constructor (the
+    gateway, the config, the host), the machine factory, stats and hooks."""
+
+    _Host: Callable[[Gateway], Any]
+    """The host class of the sync or asyncio subclass."""
 
     def __init__(
         self,
         endpoints: Endpoints,
         *,
-        ttl: int,
-        drift_factor: Optional[float],
-        request_timeout: Optional[float],
-        wait: str,
-        poll_interval: float,
-        recheck: Optional[float],
-        retry: Optional[Retry],
-        rng_seed: Optional[int],
-        on_event: Optional[EventHook],
-        headers: Optional[dict[str, str]],
-        http_timeout: float,
-        ssl_context: Optional[ssl.SSLContext],
+        ttl: int = 10,
+        drift_factor: Optional[float] = None,
+        request_timeout: Optional[float] = None,
+        wait: str = "watch",
+        poll_interval: float = 0.25,
+        recheck: Optional[float] = None,
+        retry: Optional[Retry] = None,
+        rng_seed: Optional[int] = None,
+        on_event: Optional[EventHook] = None,
+        headers: Optional[dict[str, str]] = None,
+        http_timeout: float = 5.0,
+        ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         self._config = etcd_config(
             ttl=ttl,
@@ -212,6 +198,7 @@ class _Base:
         self.stats = Stats()
         """Counters fed by every machine's events."""
         self._observe = Observer(self.stats, on_event)
+        self._host = self._Host(self._gateway)
 
     @property
     def endpoints(self) -> list[str]:
@@ -219,16 +206,9 @@ class _Base:
         return [e.url for e in self._gateway.endpoints]
 
     def _machine(self, kind: str, init: dict[str, Any]) -> _native.EtcdGatewayMachine:
-        config = self._config
-        if not self._fixed_seed:
-            config = dict(config)
-            config["rng_seed"] = int.from_bytes(_random(8), "little")
+        config = with_seed(self._config, self._fixed_seed)
         init["now"] = now_ms()
         return _native.EtcdGatewayMachine(kind, config, init)
-
-
-def _random(n: int) -> bytes:
-    return os.urandom(n)
 
 
 # ----- sync ------------------------------------------------------------------------------
@@ -359,14 +339,10 @@ class EtcdLeadership(EtcdLease):
         """Sets the leader's value (guarded by our key's create revision). ``True``
         when applied, ``False`` when it got no answer (still leader); raises
         :class:`LockLost` if leadership is gone."""
-        value = _value(value)
+        value = check_str(value, "value")
         d = self._d
-        try:
+        with lost_if_refused(self.name, lambda: d.lost_reason):
             outcome = d.run(lambda now: d.m._proclaim(now, value), _PROCLAIM_DONE)
-        except UsageError as e:
-            if e.code == LEASE_LOST:
-                raise lease_lost(self.name, d.lost_reason) from None
-            raise
         return _proclaimed(self.name, outcome)
 
     def resign(self) -> str:
@@ -374,12 +350,36 @@ class EtcdLeadership(EtcdLease):
         return self.release()
 
 
-class EtcdObservation:
+class _Observation:
+    """What the sync and asyncio observations share: what a queued item means."""
+
+    _CLOSED: Any = object()
+    _d: Any
+    _closed: bool
+    current: Optional[EtcdLeader]
+
+    def _next(self, item: Any, stop: type[Exception]) -> Optional[EtcdLeader]:
+        """The leader ``item`` reports; raises ``stop`` once closed,
+        :class:`LockNotAcquired` for the observer's ``observe_failed`` event."""
+        if item is self._CLOSED:
+            self._closed = True
+            raise stop
+        if isinstance(item, dict):
+            self._closed = True
+            raise LockNotAcquired(
+                LOCK_NOT_ACQUIRED,
+                f"observing {self._d.name} failed ({item['reason']})",
+                item["reason"],
+            )
+        leader: Optional[EtcdLeader] = item
+        self.current = leader
+        return leader
+
+
+class EtcdObservation(_Observation):
     """The leader of an election as it changes (Go's ``Election.Observe``): iterate
     to get each new leader (``None``: no leader). :meth:`close` (or leaving a
     ``with`` block) stops it."""
-
-    _CLOSED: Any = object()
 
     def __init__(self, driver: SyncDriver, first: Optional[EtcdLeader]) -> None:
         self._d = driver
@@ -404,19 +404,7 @@ class EtcdObservation:
             item = self._queue.get(timeout=timeout)
         except queue.Empty:
             raise TimeoutError(f"no leader change within {timeout} s") from None
-        if item is self._CLOSED:
-            self._closed = True
-            raise StopIteration
-        if isinstance(item, dict):
-            self._closed = True
-            raise LockNotAcquired(
-                LOCK_NOT_ACQUIRED,
-                f"observing {self._d.name} failed ({item['reason']})",
-                item["reason"],
-            )
-        leader: Optional[EtcdLeader] = item
-        self.current = leader
-        return leader
+        return self._next(item, StopIteration)
 
     def __iter__(self) -> EtcdObservation:
         return self
@@ -439,21 +427,27 @@ class EtcdObservation:
         self.close()
 
 
+def _leader_read(name: str, outcome: dict[str, Any]) -> None:
+    """Raises :class:`LockNotAcquired` if reading the leader failed."""
+    if outcome["type"] == "observe_failed":
+        raise LockNotAcquired(
+            LOCK_NOT_ACQUIRED,
+            f"reading the leader of {name} failed ({outcome['reason']})",
+            outcome["reason"],
+        )
+
+
 class _SyncBase(_Base):
-    def __init__(self, endpoints: Endpoints, **options: Any) -> None:
-        super().__init__(endpoints, **options)
-        self._host = _SyncHost(self._gateway)
+    _Host = _SyncHost
+    _host: _SyncHost
 
     def _observer(self, name: str, follow: bool) -> tuple[SyncDriver, dict[str, Any]]:
-        machine = self._machine("etcd_observer", {"name": _name(name), "follow": follow})
+        machine = self._machine(
+            "etcd_observer", {"name": check_str(name, "name"), "follow": follow}
+        )
         driver = _sync_driver(self, self._host, machine, name)
         outcome = acquire_sync(driver, lambda _now: machine._drain(), _LEADER_DONE)
-        if outcome["type"] == "observe_failed":
-            raise LockNotAcquired(
-                LOCK_NOT_ACQUIRED,
-                f"reading the leader of {name} failed ({outcome['reason']})",
-                outcome["reason"],
-            )
+        _leader_read(name, outcome)
         return driver, outcome
 
     def leader(self, name: str) -> Optional[EtcdLeader]:
@@ -503,46 +497,13 @@ class EtcdLock(_SyncBase):
 
     __doc__ = (__doc__ or "") + _OPTIONS_DOC
 
-    def __init__(
-        self,
-        endpoints: Endpoints,
-        *,
-        ttl: int = 10,
-        drift_factor: Optional[float] = None,
-        request_timeout: Optional[float] = None,
-        wait: str = "watch",
-        poll_interval: float = 0.25,
-        recheck: Optional[float] = None,
-        retry: Optional[Retry] = None,
-        rng_seed: Optional[int] = None,
-        on_event: Optional[EventHook] = None,
-        headers: Optional[dict[str, str]] = None,
-        http_timeout: float = 5.0,
-        ssl_context: Optional[ssl.SSLContext] = None,
-    ) -> None:
-        super().__init__(
-            endpoints,
-            ttl=ttl,
-            drift_factor=drift_factor,
-            request_timeout=request_timeout,
-            wait=wait,
-            poll_interval=poll_interval,
-            recheck=recheck,
-            retry=retry,
-            rng_seed=rng_seed,
-            on_event=on_event,
-            headers=headers,
-            http_timeout=http_timeout,
-            ssl_context=ssl_context,
-        )
-
     def __call__(
         self, name: str, *, timeout: Optional[float] = None, try_lock: bool = False
     ) -> NamedLock[EtcdLease]:
         """A :class:`NamedLock` on ``name``: ``timeout`` seconds bound each
         acquisition (``None``: wait in the queue as long as it takes); ``try_lock``
         fails at once (``locked``) when another key holds the lock."""
-        name = _name(name)
+        name = check_str(name, "name")
         ms = optional_seconds_to_ms(timeout, "timeout")
         return NamedLock(lambda t: self._acquire(name, t, try_lock), name, ms)
 
@@ -552,13 +513,12 @@ class EtcdLock(_SyncBase):
         """Locks ``name`` and returns the lease. Raises :class:`LockNotAcquired`
         (``reason``: ``locked``, ``deadline``, ``cancelled``, ``attempts_exhausted``,
         or ``lost`` when our lease ended while we queued, with ``lost_reason``)."""
-        return self._acquire(_name(name), optional_seconds_to_ms(timeout, "timeout"), try_lock)
+        return self._acquire(
+            check_str(name, "name"), optional_seconds_to_ms(timeout, "timeout"), try_lock
+        )
 
     def _acquire(self, name: str, timeout: Optional[int], try_lock: bool) -> EtcdLease:
-        if not isinstance(try_lock, bool):
-            raise InvalidInput(
-                INVALID_INPUT, f"try_lock must be a bool, got {_type_name(try_lock)}"
-            )
+        try_lock = check_bool(try_lock, "try_lock")
         machine = self._machine(
             "etcd_mutex", {"name": name, "timeout": timeout, "try_lock": try_lock}
         )
@@ -579,45 +539,12 @@ class EtcdElection(_SyncBase):
 
     __doc__ = (__doc__ or "") + _OPTIONS_DOC
 
-    def __init__(
-        self,
-        endpoints: Endpoints,
-        *,
-        ttl: int = 10,
-        drift_factor: Optional[float] = None,
-        request_timeout: Optional[float] = None,
-        wait: str = "watch",
-        poll_interval: float = 0.25,
-        recheck: Optional[float] = None,
-        retry: Optional[Retry] = None,
-        rng_seed: Optional[int] = None,
-        on_event: Optional[EventHook] = None,
-        headers: Optional[dict[str, str]] = None,
-        http_timeout: float = 5.0,
-        ssl_context: Optional[ssl.SSLContext] = None,
-    ) -> None:
-        super().__init__(
-            endpoints,
-            ttl=ttl,
-            drift_factor=drift_factor,
-            request_timeout=request_timeout,
-            wait=wait,
-            poll_interval=poll_interval,
-            recheck=recheck,
-            retry=retry,
-            rng_seed=rng_seed,
-            on_event=on_event,
-            headers=headers,
-            http_timeout=http_timeout,
-            ssl_context=ssl_context,
-        )
-
     def __call__(
         self, name: str, value: str, *, timeout: Optional[float] = None
     ) -> NamedLock[EtcdLeadership]:
         """A :class:`NamedLock` that campaigns in ``name`` with ``value`` (``with``
         resigns at the end)."""
-        name, value = _name(name), _value(value)
+        name, value = check_str(name, "name"), check_str(value, "value")
         ms = optional_seconds_to_ms(timeout, "timeout")
         return NamedLock(lambda t: self._campaign(name, value, t), name, ms)
 
@@ -626,7 +553,9 @@ class EtcdElection(_SyncBase):
         :class:`LockNotAcquired` (``deadline``, ``cancelled``, ``attempts_exhausted``,
         ``lost``)."""
         return self._campaign(
-            _name(name), _value(value), optional_seconds_to_ms(timeout, "timeout")
+            check_str(name, "name"),
+            check_str(value, "value"),
+            optional_seconds_to_ms(timeout, "timeout"),
         )
 
     def _campaign(self, name: str, value: str, timeout: Optional[int]) -> EtcdLeadership:
@@ -739,14 +668,10 @@ class AsyncEtcdLeadership(AsyncEtcdLease):
     async def proclaim(self, value: str) -> bool:
         """Sets the leader's value; ``True`` when applied, ``False`` when it got no
         answer; raises :class:`LockLost` if leadership is gone."""
-        value = _value(value)
+        value = check_str(value, "value")
         d = self._d
-        try:
+        with lost_if_refused(self.name, lambda: d.lost_reason):
             outcome = await d.run(lambda now: d.m._proclaim(now, value), _PROCLAIM_DONE)
-        except UsageError as e:
-            if e.code == LEASE_LOST:
-                raise lease_lost(self.name, d.lost_reason) from None
-            raise
         return _proclaimed(self.name, outcome)
 
     async def resign(self) -> str:
@@ -754,11 +679,9 @@ class AsyncEtcdLeadership(AsyncEtcdLease):
         return await self.release()
 
 
-class AsyncEtcdObservation:
+class AsyncEtcdObservation(_Observation):
     """The leader of an election as it changes (asyncio): ``async for leader in
     observation``; :meth:`close` stops it."""
-
-    _CLOSED: Any = object()
 
     def __init__(self, driver: AsyncDriver, first: Optional[EtcdLeader]) -> None:
         self._d = driver
@@ -782,19 +705,7 @@ class AsyncEtcdObservation:
             item = await asyncio.wait_for(self._queue.get(), timeout)
         except asyncio.TimeoutError:
             raise TimeoutError(f"no leader change within {timeout} s") from None
-        if item is self._CLOSED:
-            self._closed = True
-            raise StopAsyncIteration
-        if isinstance(item, dict):
-            self._closed = True
-            raise LockNotAcquired(
-                LOCK_NOT_ACQUIRED,
-                f"observing {self._d.name} failed ({item['reason']})",
-                item["reason"],
-            )
-        leader: Optional[EtcdLeader] = item
-        self.current = leader
-        return leader
+        return self._next(item, StopAsyncIteration)
 
     def __aiter__(self) -> AsyncEtcdObservation:
         return self
@@ -817,20 +728,16 @@ class AsyncEtcdObservation:
 
 
 class _AsyncBase(_Base):
-    def __init__(self, endpoints: Endpoints, **options: Any) -> None:
-        super().__init__(endpoints, **options)
-        self._host = _AsyncHost(self._gateway)
+    _Host = _AsyncHost
+    _host: _AsyncHost
 
     async def _observer(self, name: str, follow: bool) -> tuple[AsyncDriver, dict[str, Any]]:
-        machine = self._machine("etcd_observer", {"name": _name(name), "follow": follow})
+        machine = self._machine(
+            "etcd_observer", {"name": check_str(name, "name"), "follow": follow}
+        )
         driver = _async_driver(self, self._host, machine, name)
         outcome = await acquire_async(driver, lambda _now: machine._drain(), _LEADER_DONE)
-        if outcome["type"] == "observe_failed":
-            raise LockNotAcquired(
-                LOCK_NOT_ACQUIRED,
-                f"reading the leader of {name} failed ({outcome['reason']})",
-                outcome["reason"],
-            )
+        _leader_read(name, outcome)
         return driver, outcome
 
     async def leader(self, name: str) -> Optional[EtcdLeader]:
@@ -853,44 +760,11 @@ class AsyncEtcdLock(_AsyncBase):
 
     __doc__ = (__doc__ or "") + _OPTIONS_DOC
 
-    def __init__(
-        self,
-        endpoints: Endpoints,
-        *,
-        ttl: int = 10,
-        drift_factor: Optional[float] = None,
-        request_timeout: Optional[float] = None,
-        wait: str = "watch",
-        poll_interval: float = 0.25,
-        recheck: Optional[float] = None,
-        retry: Optional[Retry] = None,
-        rng_seed: Optional[int] = None,
-        on_event: Optional[EventHook] = None,
-        headers: Optional[dict[str, str]] = None,
-        http_timeout: float = 5.0,
-        ssl_context: Optional[ssl.SSLContext] = None,
-    ) -> None:
-        super().__init__(
-            endpoints,
-            ttl=ttl,
-            drift_factor=drift_factor,
-            request_timeout=request_timeout,
-            wait=wait,
-            poll_interval=poll_interval,
-            recheck=recheck,
-            retry=retry,
-            rng_seed=rng_seed,
-            on_event=on_event,
-            headers=headers,
-            http_timeout=http_timeout,
-            ssl_context=ssl_context,
-        )
-
     def __call__(
         self, name: str, *, timeout: Optional[float] = None, try_lock: bool = False
     ) -> AsyncNamedLock[AsyncEtcdLease]:
         """An :class:`AsyncNamedLock` on ``name``."""
-        name = _name(name)
+        name = check_str(name, "name")
         ms = optional_seconds_to_ms(timeout, "timeout")
         return AsyncNamedLock(lambda t: self._acquire(name, t, try_lock), name, ms)
 
@@ -900,14 +774,11 @@ class AsyncEtcdLock(_AsyncBase):
         """Locks ``name`` and returns the lease (see :meth:`EtcdLock.acquire`).
         Cancelling the caller cancels the machine, which removes its key."""
         return await self._acquire(
-            _name(name), optional_seconds_to_ms(timeout, "timeout"), try_lock
+            check_str(name, "name"), optional_seconds_to_ms(timeout, "timeout"), try_lock
         )
 
     async def _acquire(self, name: str, timeout: Optional[int], try_lock: bool) -> AsyncEtcdLease:
-        if not isinstance(try_lock, bool):
-            raise InvalidInput(
-                INVALID_INPUT, f"try_lock must be a bool, got {_type_name(try_lock)}"
-            )
+        try_lock = check_bool(try_lock, "try_lock")
         machine = self._machine(
             "etcd_mutex", {"name": name, "timeout": timeout, "try_lock": try_lock}
         )
@@ -924,44 +795,11 @@ class AsyncEtcdElection(_AsyncBase):
 
     __doc__ = (__doc__ or "") + _OPTIONS_DOC
 
-    def __init__(
-        self,
-        endpoints: Endpoints,
-        *,
-        ttl: int = 10,
-        drift_factor: Optional[float] = None,
-        request_timeout: Optional[float] = None,
-        wait: str = "watch",
-        poll_interval: float = 0.25,
-        recheck: Optional[float] = None,
-        retry: Optional[Retry] = None,
-        rng_seed: Optional[int] = None,
-        on_event: Optional[EventHook] = None,
-        headers: Optional[dict[str, str]] = None,
-        http_timeout: float = 5.0,
-        ssl_context: Optional[ssl.SSLContext] = None,
-    ) -> None:
-        super().__init__(
-            endpoints,
-            ttl=ttl,
-            drift_factor=drift_factor,
-            request_timeout=request_timeout,
-            wait=wait,
-            poll_interval=poll_interval,
-            recheck=recheck,
-            retry=retry,
-            rng_seed=rng_seed,
-            on_event=on_event,
-            headers=headers,
-            http_timeout=http_timeout,
-            ssl_context=ssl_context,
-        )
-
     def __call__(
         self, name: str, value: str, *, timeout: Optional[float] = None
     ) -> AsyncNamedLock[AsyncEtcdLeadership]:
         """An :class:`AsyncNamedLock` that campaigns in ``name`` with ``value``."""
-        name, value = _name(name), _value(value)
+        name, value = check_str(name, "name"), check_str(value, "value")
         ms = optional_seconds_to_ms(timeout, "timeout")
         return AsyncNamedLock(lambda t: self._campaign(name, value, t), name, ms)
 
@@ -970,7 +808,9 @@ class AsyncEtcdElection(_AsyncBase):
     ) -> AsyncEtcdLeadership:
         """Campaigns in ``name`` with ``value`` and returns once elected."""
         return await self._campaign(
-            _name(name), _value(value), optional_seconds_to_ms(timeout, "timeout")
+            check_str(name, "name"),
+            check_str(value, "value"),
+            optional_seconds_to_ms(timeout, "timeout"),
         )
 
     async def _campaign(self, name: str, value: str, timeout: Optional[int]) -> AsyncEtcdLeadership:

@@ -27,15 +27,19 @@ from . import _native, _threads
 from ._common import (
     SCRIPTS,
     AcquireStats,
+    Command,
     EventHook,
     Observer,
+    RedisNode,
     ReleaseOutcome,
     Retry,
     Stats,
     check_clients,
-    error_kind,
+    deliver_all,
+    fail_all,
     lease_lost,
     logger,
+    lost_if_refused,
     not_acquired,
     not_held,
     now_ms,
@@ -43,11 +47,11 @@ from ._common import (
     random_value_and_seed,
     redlock_config,
     resource_names,
+    with_seed,
 )
 from .errors import (
     INTERNAL,
     INVALID_STATE,
-    LEASE_LOST,
     FencelockError,
     InternalError,
     UsageError,
@@ -55,7 +59,7 @@ from .errors import (
 
 __all__ = ["Lease", "Lock", "Redlock"]
 
-Step = tuple[list[tuple[int, int, str, tuple[Any, ...]]], list[dict[str, Any]], str, Optional[int]]
+Step = tuple[list[Command], list[dict[str, Any]], str, Optional[int]]
 
 MAX_NODE_BACKLOG = 4096
 """Commands queued for one master before new ones fail at once (a master that
@@ -69,10 +73,8 @@ _EXTEND_DONE = frozenset(("extended", "extend_failed", "lost"))
 _RELEASE_DONE = frozenset(("released",))
 _UNSET: Any = object()
 
-Command = tuple[int, int, str, tuple[Any, ...]]
 
-
-class _Node:
+class _Node(RedisNode):
     """One master: its client and the commands waiting for it, in emission order.
 
     One daemon thread per master sends them: a lone command with
@@ -83,7 +85,7 @@ class _Node:
     thread exits when idle and starts again on demand.
     """
 
-    __slots__ = ("__weakref__", "client", "lock", "queue", "reload", "running")
+    __slots__ = ("__weakref__", "lock", "queue", "running")
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -128,9 +130,9 @@ class _Node:
             del batch  # hold no lease while waiting (a dropped lease must be collectable)
 
     def execute(self, batch: list[tuple[_Driver, Command]]) -> None:
-        client = self.client
         if len(batch) == 1:
             driver, (node, req, script, argv) = batch[0]
+            client = self.client
             try:
                 try:
                     value = client.execute_command(*argv)
@@ -138,71 +140,30 @@ class _Node:
                     self.reload = True
                     value = client.execute_command("EVAL", SCRIPTS[script][1], *argv[2:])
             except Exception as e:
-                driver.on_error(req, node, error_kind(e, redis_errors), str(e) or repr(e))
+                fail_all(batch, e)
             else:
                 driver.on_reply(req, node, value)
             return
-        pipe = client.pipeline(transaction=False)
-        loads = 0
-        if self.reload:
-            for _, source in SCRIPTS.values():
-                pipe.execute_command("SCRIPT", "LOAD", source)
-            loads = len(SCRIPTS)
-        for _, command in batch:
-            pipe.execute_command(*command[3])
+        pipe, loads = self.pipeline(batch)
         try:
             results = pipe.execute(raise_on_error=False)
         except Exception as e:
             self.reload = True
-            kind, message = error_kind(e, redis_errors), str(e) or repr(e)
-            for driver, command in batch:
-                driver.on_error(command[1], command[0], kind, message)
+            fail_all(batch, e)
             return
-        if loads:
-            self.reload = any(isinstance(r, Exception) for r in results[:loads])
-        retry = self.deliver(batch, results[loads:])
+        retry = self.deliver(batch, results, loads)
         if retry:
             self.execute_eval(retry)
 
-    def deliver(
-        self, batch: list[tuple[_Driver, Command]], results: list[Any]
-    ) -> list[tuple[_Driver, Command]]:
-        """Hands each result to its lease; returns the ``NOSCRIPT`` failures that can
-        run again with ``EVAL``: those after which the batch holds no command of the
-        same lease (re-running another one would reorder that lease's commands on
-        this master; it counts as a failed request instead)."""
-        last = {id(driver): i for i, (driver, _) in enumerate(batch)}
-        retry = []
-        for i, ((driver, command), value) in enumerate(zip(batch, results)):
-            node, req = command[0], command[1]
-            if isinstance(value, Exception):
-                if isinstance(value, redis_errors.NoScriptError):
-                    self.reload = True  # load the scripts before the next pipeline
-                    if last[id(driver)] == i:
-                        retry.append((driver, command))
-                        continue
-                driver.on_error(req, node, error_kind(value, redis_errors), str(value))
-            else:
-                driver.on_reply(req, node, value)
-        return retry
-
     def execute_eval(self, batch: list[tuple[_Driver, Command]]) -> None:
         """Runs commands again with ``EVAL`` (the script's source from the core)."""
-        pipe = self.client.pipeline(transaction=False)
-        for _, (_, _, script, argv) in batch:
-            pipe.execute_command("EVAL", SCRIPTS[script][1], *argv[2:])
+        pipe = self.eval_pipeline(batch)
         try:
             results = pipe.execute(raise_on_error=False)
         except Exception as e:
-            kind, message = error_kind(e, redis_errors), str(e) or repr(e)
-            for driver, command in batch:
-                driver.on_error(command[1], command[0], kind, message)
+            fail_all(batch, e)
             return
-        for (driver, (node, req, _, _)), value in zip(batch, results):
-            if isinstance(value, Exception):
-                driver.on_error(req, node, error_kind(value, redis_errors), str(value))
-            else:
-                driver.on_reply(req, node, value)
+        deliver_all(batch, results)
 
 
 _all_nodes: weakref.WeakSet[_Node] = weakref.WeakSet()
@@ -432,7 +393,7 @@ class Lease:
         d = self._d
         d.tick()
         if d.lost_reason is not None:
-            raise lease_lost(self.resources, d.lost_reason)
+            raise lease_lost(",".join(self.resources), d.lost_reason, noun="lease on")
         if d.state in ("releasing", "released"):
             raise UsageError(INVALID_STATE, "the lease was released")
 
@@ -442,14 +403,11 @@ class Lease:
         (the lease stays valid until the unchanged ``valid_until``). Raises
         :class:`LockLost` if the lease is lost."""
         d = self._d
-        try:
+        lock = ",".join(self.resources)
+        with lost_if_refused(lock, lambda: d.lost_reason, noun="lease on"):
             outcome = d.run(d.m._extend, _EXTEND_DONE)
-        except UsageError as e:
-            if e.code == LEASE_LOST:
-                raise lease_lost(self.resources, d.lost_reason) from None
-            raise
         if outcome["type"] == "lost":
-            raise lease_lost(self.resources, outcome["reason"])
+            raise lease_lost(lock, outcome["reason"], noun="lease on")
         return bool(outcome["type"] == "extended")
 
     def release(self) -> ReleaseOutcome:
@@ -600,10 +558,7 @@ class Redlock:
 
     def _acquire(self, resources: tuple[str, ...], timeout: Optional[int]) -> Lease:
         value, seed = random_value_and_seed()
-        config = self._config
-        if not self._fixed_seed:
-            config = dict(config)
-            config["rng_seed"] = seed
+        config = with_seed(self._config, self._fixed_seed, seed)
         init = {"now": now_ms(), "resources": list(resources), "value": value, "timeout": timeout}
         machine = _native.RedlockMachine(config, init)
         driver = _Driver(machine, self._nodes, resources, self._observe)
@@ -613,7 +568,7 @@ class Redlock:
             _cancel(driver)
             raise
         if outcome["type"] != "acquired":
-            raise not_acquired(resources, outcome)
+            raise not_acquired(",".join(resources), outcome, attempts=True)
         return Lease(driver, outcome)
 
 

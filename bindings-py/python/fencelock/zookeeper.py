@@ -44,12 +44,17 @@ from ._common import (
     Retry,
     Stats,
     _type_name,
-    check_int,
+    check_bool,
+    check_str,
     logger,
+    not_acquired,
     now_ms,
     optional_seconds_to_ms,
-    ratio_to_ppm,
     seconds_to_ms,
+    set_drift,
+    set_retry,
+    set_seed,
+    with_seed,
 )
 from ._drive import (
     ACQUIRE_DONE,
@@ -57,12 +62,12 @@ from ._drive import (
     AsyncLease,
     AsyncNamedLock,
     NamedLock,
-    Step,
     SyncDriver,
     SyncLease,
     acquire_async,
     acquire_sync,
-    not_acquired,
+    reply_step,
+    step_fns,
 )
 from .errors import INVALID_INPUT, INVALID_STATE, InvalidInput, UsageError
 
@@ -135,20 +140,13 @@ def zookeeper_config(
 ) -> dict[str, Any]:
     """The vectors' ZooKeeper ``config`` dict (unset options keep the core's defaults)."""
     config: dict[str, Any] = {}
-    if drift_factor is not None:
-        config["drift_ppm"] = ratio_to_ppm(drift_factor, "drift_factor")
+    set_drift(config, drift_factor)
     if request_timeout is not None:
         config["request_timeout"] = seconds_to_ms(request_timeout, "request_timeout")
     if recheck is not None:
         config["recheck"] = seconds_to_ms(recheck, "recheck")
-    if retry is not None:
-        if not isinstance(retry, Retry):
-            raise InvalidInput(
-                INVALID_INPUT, f"retry must be a fencelock.Retry, got {_type_name(retry)}"
-            )
-        config["retry"] = retry.to_core()
-    if rng_seed is not None:
-        config["rng_seed"] = check_int(rng_seed, "rng_seed")
+    set_retry(config, retry)
+    set_seed(config, rng_seed)
     return config
 
 
@@ -293,9 +291,7 @@ class _Host:
         m = driver.m
 
         def reply(result: dict[str, Any]) -> None:
-            driver.post(
-                lambda now: m._step({"type": "reply", "now": now, "req": req, "result": result})
-            )
+            driver.post(reply_step(m, req, result))
 
         def done(convert: Callable[[Any], dict[str, Any]]) -> Callable[[Any], None]:
             def completion(async_result: Any) -> None:
@@ -358,28 +354,13 @@ class _Host:
                 # reports it.
                 logger.error("fencelock: ZooKeeper command %r is not known here", kind)
         except Exception as e:  # kazoo refused the call itself (a closed client, ...)
-            result = _error(e)
-            driver.defer(
-                lambda now: m._step({"type": "reply", "now": now, "req": req, "result": result})
-            )
+            driver.defer(reply_step(m, req, _error(e)))
 
     def poll(self, driver: Any) -> None:
         return None
 
     def finished(self, driver: Any) -> None:
         self.session.remove(driver)
-
-
-def _step_fns(m: Any) -> tuple[Callable[[int], Step], Callable[[int], Step]]:
-    def tick(now: int) -> Step:
-        result: Step = m._step({"type": "timeout", "now": now})
-        return result
-
-    def release(now: int) -> Step:
-        result: Step = m._step({"type": "release", "now": now})
-        return result
-
-    return tick, release
 
 
 class _Base:
@@ -389,12 +370,12 @@ class _Base:
         self,
         client: KazooClient,
         *,
-        drift_factor: Optional[float],
-        request_timeout: Optional[float],
-        recheck: Optional[float],
-        retry: Optional[Retry],
-        rng_seed: Optional[int],
-        on_event: Optional[EventHook],
+        drift_factor: Optional[float] = None,
+        request_timeout: Optional[float] = None,
+        recheck: Optional[float] = None,
+        retry: Optional[Retry] = None,
+        rng_seed: Optional[int] = None,
+        on_event: Optional[EventHook] = None,
     ) -> None:
         if not isinstance(client, _kz().KazooClient):
             raise InvalidInput(
@@ -429,27 +410,12 @@ class _Base:
             raise UsageError(
                 INVALID_STATE, f"the KazooClient is not connected (state {self.client.state})"
             )
-        config = self._config
-        if not self._fixed_seed:
-            config = dict(config)
-            config["rng_seed"] = int.from_bytes(os.urandom(8), "little")
+        config = with_seed(self._config, self._fixed_seed)
         init["now"] = now_ms()
         init["guid"] = _native.lock_value_from_random(os.urandom(16))
         init["session"] = _u64(client_id[0])
         init["session_timeout"] = self._host.session.session_timeout(self.client)
         return _native.Machine(kind, config, init)
-
-
-def _path(path: object) -> str:
-    if not isinstance(path, str):
-        raise InvalidInput(INVALID_INPUT, f"path must be a str, got {_type_name(path)}")
-    return path
-
-
-def _value(value: object, what: str = "value") -> str:
-    if not isinstance(value, str):
-        raise InvalidInput(INVALID_INPUT, f"{what} must be a str, got {_type_name(value)}")
-    return value
 
 
 _OPTIONS_DOC = """
@@ -501,7 +467,7 @@ def _sync_acquire(
     base: _Base, kind: str, init: dict[str, Any], name: str
 ) -> tuple[SyncDriver, dict[str, Any]]:
     machine = base._machine(kind, init)
-    tick, release = _step_fns(machine)
+    tick, release = step_fns(machine)
     driver = SyncDriver(machine, base._host, name, base._observe, tick, release)
     base._host.session.add(driver)
     # A queue place lost before the lock was held ends in acquire_failed{lost}:
@@ -520,33 +486,12 @@ class ZooKeeperLock(_Base):
 
     __doc__ = (__doc__ or "") + _OPTIONS_DOC
 
-    def __init__(
-        self,
-        client: KazooClient,
-        *,
-        drift_factor: Optional[float] = None,
-        request_timeout: Optional[float] = None,
-        recheck: Optional[float] = None,
-        retry: Optional[Retry] = None,
-        rng_seed: Optional[int] = None,
-        on_event: Optional[EventHook] = None,
-    ) -> None:
-        super().__init__(
-            client,
-            drift_factor=drift_factor,
-            request_timeout=request_timeout,
-            recheck=recheck,
-            retry=retry,
-            rng_seed=rng_seed,
-            on_event=on_event,
-        )
-
     def __call__(
         self, path: str, *, timeout: Optional[float] = None, try_lock: bool = False, value: str = ""
     ) -> NamedLock[ZooKeeperLease]:
         """A :class:`NamedLock` on lock path ``path`` (``timeout`` seconds per
         acquisition, ``None``: as long as it takes)."""
-        path = _path(path)
+        path = check_str(path, "path")
         ms = optional_seconds_to_ms(timeout, "timeout")
         return NamedLock(lambda t: self._acquire(path, t, try_lock, value), path, ms)
 
@@ -558,17 +503,19 @@ class ZooKeeperLock(_Base):
         :class:`LockNotAcquired` (``locked``, ``deadline``, ``cancelled``,
         ``attempts_exhausted``, ``lost``)."""
         return self._acquire(
-            _path(path), optional_seconds_to_ms(timeout, "timeout"), try_lock, value
+            check_str(path, "path"), optional_seconds_to_ms(timeout, "timeout"), try_lock, value
         )
 
     def _acquire(
         self, path: str, timeout: Optional[int], try_lock: bool, value: str
     ) -> ZooKeeperLease:
-        if not isinstance(try_lock, bool):
-            raise InvalidInput(
-                INVALID_INPUT, f"try_lock must be a bool, got {_type_name(try_lock)}"
-            )
-        init = {"path": path, "timeout": timeout, "try_lock": try_lock, "value": _value(value)}
+        try_lock = check_bool(try_lock, "try_lock")
+        init = {
+            "path": path,
+            "timeout": timeout,
+            "try_lock": try_lock,
+            "value": check_str(value, "value"),
+        }
         driver, outcome = _sync_acquire(self, "zookeeper_lock", init, path)
         return ZooKeeperLease(driver, outcome)
 
@@ -580,32 +527,11 @@ class ZooKeeperElection(_Base):
 
     __doc__ = (__doc__ or "") + _OPTIONS_DOC
 
-    def __init__(
-        self,
-        client: KazooClient,
-        *,
-        drift_factor: Optional[float] = None,
-        request_timeout: Optional[float] = None,
-        recheck: Optional[float] = None,
-        retry: Optional[Retry] = None,
-        rng_seed: Optional[int] = None,
-        on_event: Optional[EventHook] = None,
-    ) -> None:
-        super().__init__(
-            client,
-            drift_factor=drift_factor,
-            request_timeout=request_timeout,
-            recheck=recheck,
-            retry=retry,
-            rng_seed=rng_seed,
-            on_event=on_event,
-        )
-
     def __call__(
         self, path: str, value: str, *, timeout: Optional[float] = None
     ) -> NamedLock[ZooKeeperLeadership]:
         """A :class:`NamedLock` that campaigns under ``path`` with ``value``."""
-        path, value = _path(path), _value(value)
+        path, value = check_str(path, "path"), check_str(value, "value")
         ms = optional_seconds_to_ms(timeout, "timeout")
         return NamedLock(lambda t: self._campaign(path, value, t), path, ms)
 
@@ -615,7 +541,9 @@ class ZooKeeperElection(_Base):
         """Campaigns under ``path`` with ``value`` (our node's data) and returns once
         elected."""
         return self._campaign(
-            _path(path), _value(value), optional_seconds_to_ms(timeout, "timeout")
+            check_str(path, "path"),
+            check_str(value, "value"),
+            optional_seconds_to_ms(timeout, "timeout"),
         )
 
     def _campaign(self, path: str, value: str, timeout: Optional[int]) -> ZooKeeperLeadership:
@@ -654,7 +582,7 @@ async def _async_acquire(
     base: _Base, kind: str, init: dict[str, Any], name: str
 ) -> tuple[AsyncDriver, dict[str, Any]]:
     machine = base._machine(kind, init)
-    tick, release = _step_fns(machine)
+    tick, release = step_fns(machine)
     driver = AsyncDriver(machine, base._host, name, base._observe, tick, release)
     base._host.session.add(driver)
     outcome = await acquire_async(driver, lambda _now: machine._drain_step(), ACQUIRE_DONE)
@@ -670,32 +598,11 @@ class AsyncZooKeeperLock(_Base):
 
     __doc__ = (__doc__ or "") + _OPTIONS_DOC
 
-    def __init__(
-        self,
-        client: KazooClient,
-        *,
-        drift_factor: Optional[float] = None,
-        request_timeout: Optional[float] = None,
-        recheck: Optional[float] = None,
-        retry: Optional[Retry] = None,
-        rng_seed: Optional[int] = None,
-        on_event: Optional[EventHook] = None,
-    ) -> None:
-        super().__init__(
-            client,
-            drift_factor=drift_factor,
-            request_timeout=request_timeout,
-            recheck=recheck,
-            retry=retry,
-            rng_seed=rng_seed,
-            on_event=on_event,
-        )
-
     def __call__(
         self, path: str, *, timeout: Optional[float] = None, try_lock: bool = False, value: str = ""
     ) -> AsyncNamedLock[AsyncZooKeeperLease]:
         """An :class:`AsyncNamedLock` on lock path ``path``."""
-        path = _path(path)
+        path = check_str(path, "path")
         ms = optional_seconds_to_ms(timeout, "timeout")
         return AsyncNamedLock(lambda t: self._acquire(path, t, try_lock, value), path, ms)
 
@@ -704,17 +611,19 @@ class AsyncZooKeeperLock(_Base):
     ) -> AsyncZooKeeperLease:
         """Locks ``path`` and returns the lease (see :meth:`ZooKeeperLock.acquire`)."""
         return await self._acquire(
-            _path(path), optional_seconds_to_ms(timeout, "timeout"), try_lock, value
+            check_str(path, "path"), optional_seconds_to_ms(timeout, "timeout"), try_lock, value
         )
 
     async def _acquire(
         self, path: str, timeout: Optional[int], try_lock: bool, value: str
     ) -> AsyncZooKeeperLease:
-        if not isinstance(try_lock, bool):
-            raise InvalidInput(
-                INVALID_INPUT, f"try_lock must be a bool, got {_type_name(try_lock)}"
-            )
-        init = {"path": path, "timeout": timeout, "try_lock": try_lock, "value": _value(value)}
+        try_lock = check_bool(try_lock, "try_lock")
+        init = {
+            "path": path,
+            "timeout": timeout,
+            "try_lock": try_lock,
+            "value": check_str(value, "value"),
+        }
         driver, outcome = await _async_acquire(self, "zookeeper_lock", init, path)
         return AsyncZooKeeperLease(driver, outcome)
 
@@ -724,32 +633,11 @@ class AsyncZooKeeperElection(_Base):
 
     __doc__ = (__doc__ or "") + _OPTIONS_DOC
 
-    def __init__(
-        self,
-        client: KazooClient,
-        *,
-        drift_factor: Optional[float] = None,
-        request_timeout: Optional[float] = None,
-        recheck: Optional[float] = None,
-        retry: Optional[Retry] = None,
-        rng_seed: Optional[int] = None,
-        on_event: Optional[EventHook] = None,
-    ) -> None:
-        super().__init__(
-            client,
-            drift_factor=drift_factor,
-            request_timeout=request_timeout,
-            recheck=recheck,
-            retry=retry,
-            rng_seed=rng_seed,
-            on_event=on_event,
-        )
-
     def __call__(
         self, path: str, value: str, *, timeout: Optional[float] = None
     ) -> AsyncNamedLock[AsyncZooKeeperLeadership]:
         """An :class:`AsyncNamedLock` that campaigns under ``path`` with ``value``."""
-        path, value = _path(path), _value(value)
+        path, value = check_str(path, "path"), check_str(value, "value")
         ms = optional_seconds_to_ms(timeout, "timeout")
         return AsyncNamedLock(lambda t: self._campaign(path, value, t), path, ms)
 
@@ -758,7 +646,9 @@ class AsyncZooKeeperElection(_Base):
     ) -> AsyncZooKeeperLeadership:
         """Campaigns under ``path`` with ``value`` and returns once elected."""
         return await self._campaign(
-            _path(path), _value(value), optional_seconds_to_ms(timeout, "timeout")
+            check_str(path, "path"),
+            check_str(value, "value"),
+            optional_seconds_to_ms(timeout, "timeout"),
         )
 
     async def _campaign(
