@@ -56,6 +56,24 @@ impl fmt::Display for Millis {
     }
 }
 
+/// The earlier of two optional instants (`None` when both are).
+pub(crate) fn earliest(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Keeps in `best` the earliest of the timers offered (the first one on a tie);
+/// a `None` instant is no timer.
+pub(crate) fn keep_earliest<T>(best: &mut Option<(Millis, T)>, at: Option<Millis>, timer: T) {
+    if let Some(at) = at {
+        if best.as_ref().is_none_or(|(b, _)| at < *b) {
+            *best = Some((at, timer));
+        }
+    }
+}
+
 /// Index of a lock server in the configured node list (0-based).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(

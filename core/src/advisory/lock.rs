@@ -17,7 +17,7 @@ use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::fence::FencingToken;
 use crate::pending::Requests;
-use crate::types::{Millis, RequestId, MAX_TIME};
+use crate::types::{keep_earliest, Millis, RequestId, MAX_TIME};
 use crate::Machine;
 
 /// The statement track: at most one statement (or one scheduled statement) at a
@@ -686,13 +686,7 @@ impl Lock {
     /// The earliest timer (ties: deadline, request, step).
     fn next_timer(&self) -> Option<(Millis, Timer)> {
         let mut best: Option<(Millis, Timer)> = None;
-        let mut consider = |at: Option<Millis>, timer: Timer| {
-            if let Some(at) = at {
-                if best.is_none_or(|(b, _)| at < b) {
-                    best = Some((at, timer));
-                }
-            }
-        };
+        let mut consider = |at: Option<Millis>, timer: Timer| keep_earliest(&mut best, at, timer);
         if self.phase == Phase::Acquiring {
             consider(self.deadline, Timer::Deadline);
         }

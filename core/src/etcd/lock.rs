@@ -22,7 +22,7 @@ use crate::error::{ConfigError, UsageError};
 use crate::fence::FencingToken;
 use crate::pending::Requests;
 use crate::redlock::config::{check_start_time, check_timeout};
-use crate::types::{Millis, RequestId};
+use crate::types::{earliest, keep_earliest, Millis, RequestId};
 use crate::Machine;
 
 /// What a request was for.
@@ -922,13 +922,7 @@ impl Engine {
     /// The earliest timer (ties: deadline, request, step, warning, keep-alive).
     fn next_timer(&self) -> Option<(Millis, Timer)> {
         let mut best: Option<(Millis, Timer)> = None;
-        let mut consider = |at: Option<Millis>, timer: Timer| {
-            if let Some(at) = at {
-                if best.is_none_or(|(b, _)| at < b) {
-                    best = Some((at, timer));
-                }
-            }
-        };
+        let mut consider = |at: Option<Millis>, timer: Timer| keep_earliest(&mut best, at, timer);
         if matches!(self.phase, Phase::Acquiring) && !self.last_look {
             consider(self.deadline, Timer::Deadline);
         }
@@ -970,10 +964,7 @@ impl Engine {
             .session
             .filter(|_| self.session_active())
             .map(|s| s.valid_until);
-        match (timer, expiry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(timer, expiry)
     }
 
     // ----- inputs -------------------------------------------------------------

@@ -16,7 +16,7 @@ use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::pending::Requests;
 use crate::redlock::config::check_start_time;
-use crate::types::{Millis, RequestId};
+use crate::types::{earliest, Millis, RequestId};
 use crate::Machine;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -322,9 +322,6 @@ impl Machine for Observer {
             Step::Watching { recheck_at, .. } => Some(recheck_at),
             _ => None,
         };
-        match (self.reqs.next_deadline(), step) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(self.reqs.next_deadline(), step)
     }
 }

@@ -21,7 +21,7 @@ use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::fence::FencingToken;
 use crate::pending::Requests;
-use crate::types::{Millis, NodeId, RequestId};
+use crate::types::{earliest, Millis, NodeId, RequestId};
 use crate::Machine;
 
 /// What a host passes to start an acquisition.
@@ -861,10 +861,6 @@ impl Machine for Redlock {
 
     fn poll_timeout(&self) -> Option<Millis> {
         let live = self.reqs.next_deadline();
-        let earliest = |a: Option<Millis>, b: Option<Millis>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         match &self.phase {
             Phase::Acquiring(_) => earliest(live, self.deadline),
             Phase::Retrying { at } => Some(*at),

@@ -22,7 +22,7 @@ use crate::fence::FencingToken;
 use crate::pending::Requests;
 use crate::pending::MAX_GIVEN_UP;
 use crate::redlock::config::check_timeout;
-use crate::types::{Millis, RequestId};
+use crate::types::{earliest, keep_earliest, Millis, RequestId};
 use crate::Machine;
 
 /// What a request was for.
@@ -940,13 +940,7 @@ impl Engine {
     /// The earliest timer (ties: deadline, request, step, warning, check).
     fn next_timer(&self) -> Option<(Millis, Timer)> {
         let mut best: Option<(Millis, Timer)> = None;
-        let mut consider = |at: Option<Millis>, timer: Timer| {
-            if let Some(at) = at {
-                if best.is_none_or(|(b, _)| at < b) {
-                    best = Some((at, timer));
-                }
-            }
-        };
+        let mut consider = |at: Option<Millis>, timer: Timer| keep_earliest(&mut best, at, timer);
         if self.phase == Phase::Acquiring {
             consider(self.deadline, Timer::Deadline);
         }
@@ -997,10 +991,7 @@ impl Engine {
     fn poll_timeout(&self) -> Option<Millis> {
         let timer = self.next_timer().map(|(at, _)| at);
         let expiry = self.active().then_some(self.valid_until);
-        match (timer, expiry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(timer, expiry)
     }
 
     // ----- inputs -------------------------------------------------------------
