@@ -493,16 +493,7 @@ impl Engine {
             keepalive: KeepAlive::Due(self.now.plus(keepalive_interval(ttl))),
         });
         let key: Arc<str> = Arc::from(format!("{}{}", self.prefix, lease.hex()));
-        let owner = Op::Range(RangeRequest {
-            key: self.prefix.clone(),
-            range_end: Some(self.range_end.clone()),
-            limit: 1,
-            sort: Some(Sort {
-                target: SortTarget::Create,
-                order: SortOrder::Ascend,
-            }),
-            max_create_revision: None,
-        });
+        let owner = Op::Range(RangeRequest::oldest_in(&self.prefix, &self.range_end));
         let own = Op::Range(RangeRequest {
             key: key.clone(),
             range_end: None,

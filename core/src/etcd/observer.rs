@@ -8,8 +8,7 @@ use alloc::sync::Arc;
 
 use super::config::{check_name, EtcdConfig, ObserveArgs, Params, Wait};
 use super::protocol::{
-    Command, ErrorKind, Event, Input, Leader, ObserveFailure, Output, RangeRequest, Reply, Sort,
-    SortOrder, SortTarget, State,
+    Command, ErrorKind, Event, Input, Leader, ObserveFailure, Output, RangeRequest, Reply, State,
 };
 use crate::backoff::NextAttempt;
 use crate::backoff::SplitMix64;
@@ -116,16 +115,7 @@ impl Observer {
         self.step = Step::Reading { req };
         self.out.push_back(Output::Command(Command::Range {
             req,
-            range: RangeRequest {
-                key: self.prefix.clone(),
-                range_end: Some(self.range_end.clone()),
-                limit: 1,
-                sort: Some(Sort {
-                    target: SortTarget::Create,
-                    order: SortOrder::Ascend,
-                }),
-                max_create_revision: None,
-            },
+            range: RangeRequest::oldest_in(&self.prefix, &self.range_end),
         }));
     }
 

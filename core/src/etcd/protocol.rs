@@ -189,6 +189,21 @@ impl RangeRequest {
         }
     }
 
+    /// The oldest key of the queue between `prefix` (`name/`) and `range_end`
+    /// (`name0`): the holder of a lock, the leader of an election.
+    pub(crate) fn oldest_in(prefix: &Arc<str>, range_end: &Arc<str>) -> Self {
+        RangeRequest {
+            key: prefix.clone(),
+            range_end: Some(range_end.clone()),
+            limit: 1,
+            sort: Some(Sort {
+                target: SortTarget::Create,
+                order: SortOrder::Ascend,
+            }),
+            max_create_revision: None,
+        }
+    }
+
     /// The same range sorted by create revision in `order`.
     #[must_use]
     pub fn by_create_revision(mut self, order: SortOrder) -> Self {
