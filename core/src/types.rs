@@ -56,6 +56,12 @@ impl fmt::Display for Millis {
     }
 }
 
+/// Whether a lock value, election value or node data fits: at most `max` bytes,
+/// no control characters (emptiness is each caller's rule).
+pub(crate) fn is_printable(value: &str, max: usize) -> bool {
+    value.len() <= max && !value.chars().any(char::is_control)
+}
+
 /// The earlier of two optional instants (`None` when both are).
 pub(crate) fn earliest(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
     match (a, b) {

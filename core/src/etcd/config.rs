@@ -6,6 +6,7 @@ use alloc::string::String;
 use crate::backoff::{RetryPolicy, MAX_RETRY_DELAY};
 use crate::error::ConfigError;
 use crate::redlock::{drift_allowance, MAX_DRIFT_PPM, MAX_RESOURCE_LEN};
+use crate::types::is_printable;
 use crate::types::Millis;
 
 /// Longest lease TTL accepted, in seconds (so that the TTL in ms stays below 2^31).
@@ -349,9 +350,7 @@ pub(crate) fn check_name(name: &str) -> Result<(), ConfigError> {
 /// Whether `value` may be an election value.
 #[must_use]
 pub(crate) fn election_value_ok(value: &str) -> bool {
-    !value.is_empty()
-        && value.len() <= MAX_ELECTION_VALUE_LEN
-        && !value.chars().any(char::is_control)
+    !value.is_empty() && is_printable(value, MAX_ELECTION_VALUE_LEN)
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::backoff::SplitMix64;
 use crate::error::{ConfigError, UsageError};
 use crate::fence::FencingToken;
 use crate::pending::Requests;
-use crate::types::{earliest, Millis, NodeId, RequestId};
+use crate::types::{earliest, is_printable, Millis, NodeId, RequestId};
 use crate::Machine;
 
 /// What a host passes to start an acquisition.
@@ -909,7 +909,7 @@ fn check_resources(mut resources: Vec<String>) -> Result<Vec<String>, ConfigErro
 }
 
 fn check_value(value: &str) -> Result<(), ConfigError> {
-    if value.is_empty() || value.len() > MAX_VALUE_LEN || value.chars().any(char::is_control) {
+    if value.is_empty() || !is_printable(value, MAX_VALUE_LEN) {
         return Err(ConfigError::InvalidValue { max: MAX_VALUE_LEN });
     }
     Ok(())

@@ -8,6 +8,7 @@ use crate::backoff::{RetryPolicy, MAX_RETRY_DELAY};
 use crate::error::ConfigError;
 use crate::redlock::config::check_start_time;
 use crate::redlock::{drift_allowance, MAX_DRIFT_PPM, MAX_TTL, MIN_VALIDITY};
+use crate::types::is_printable;
 use crate::types::Millis;
 
 /// Longest lock path, in UTF-8 bytes (our node's name adds about 60 bytes).
@@ -343,9 +344,7 @@ pub(crate) fn check_guid(guid: &str) -> Result<(), ConfigError> {
 }
 
 pub(crate) fn check_data(value: &str, required: bool) -> Result<(), ConfigError> {
-    let ok = (!required || !value.is_empty())
-        && value.len() <= MAX_DATA_LEN
-        && !value.chars().any(char::is_control);
+    let ok = (!required || !value.is_empty()) && is_printable(value, MAX_DATA_LEN);
     if ok {
         Ok(())
     } else {
