@@ -118,6 +118,12 @@ export declare class NativeMachine {
    * monotonic clock), or `null` when no timer is needed.
    */
   pollTimeout(): number | bigint | null
+  /**
+   * Milliseconds of validity left at `now` (zero unless held), as the core
+   * computes it. Throws `INVALID_INPUT` for a machine without a validity
+   * (PostgreSQL advisory lock, etcd observer).
+   */
+  remaining(now: number): number
   /** The machine's state name (`"acquiring"`, `"held"`, ...). */
   get state(): string
   /**
@@ -136,12 +142,13 @@ export declare class RedlockHost {
   /**
    * Starts a lease at `now` on `resources` (JSON array of names), its lock
    * value from `random[offset..offset + 16]` (CSPRNG bytes) and, unless
-   * `keep_seed`, its jitter seed from the next 8 bytes; `auto_extend` for this
-   * lease; `timeout` the acquire deadline in ms (`-1`: none); `config_json`
-   * replaces the instance's configuration for this lease. Returns `[slot,
-   * deadline, new_tables, item...]`.
+   * `keep_seed`, its jitter seed from the next 8 bytes; `auto_extend`, when
+   * given, overrides the configuration's for this lease; `timeout` the
+   * acquire deadline in ms (`-1`: none); `config_json` replaces the
+   * instance's configuration for this lease. Returns `[slot, deadline,
+   * new_tables, item...]`.
    */
-  start(now: number, resourcesJson: string, random: Buffer, offset: number, keepSeed: boolean, autoExtend: boolean, timeout: number, configJson?: string | undefined | null): string
+  start(now: number, resourcesJson: string, random: Buffer, offset: number, keepSeed: boolean, autoExtend: boolean | undefined | null, timeout: number, configJson?: string | undefined | null): string
   /** An integer reply from node `node` to request `req` of `slot`. */
   replyInt(slot: number, req: number, node: number, value: number, now: number): number | string
   /**
@@ -162,10 +169,11 @@ export declare class RedlockHost {
   free(slot: number): void
   /** The state of the machine in `slot`. */
   state(slot: number): string
-  /** The lease of `slot` as JSON text (`null` before acquisition). */
-  leaseJson(slot: number): string
-  /** Slots in use. */
-  get live(): number
+  /**
+   * Milliseconds of validity left at `now` for the lease in `slot` (zero
+   * unless held), as the core computes it.
+   */
+  remaining(slot: number, now: number): number
 }
 
 /**

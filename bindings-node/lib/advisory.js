@@ -8,8 +8,8 @@
 const native = require('../native.js')
 const { describe, toJson } = require('./machine.js')
 const { InvalidInputError, SessionNotPinnedError, fromNative } = require('./errors.js')
-const { clock, randomSeed, integer, boolean, optionsObject, retryConfig, seedText, eventsOf, signalAndTimeout, withLease } = require('./host.js')
-const { SessionDriver, SessionLease, requireString } = require('./session.js')
+const { clock, randomSeed, integer, boolean, string, optionsObject, retryConfig, seedText, eventsOf, acquireOptions, usingLease } = require('./host.js')
+const { SessionDriver, SessionLease } = require('./session.js')
 
 /** Outcomes after which the connection is closed instead of reused. */
 const DESTROY = new Set(['session_not_pinned', 'unconfirmed', 'session_lost'])
@@ -213,10 +213,8 @@ class AdvisoryLock {
    * @returns {Promise<AdvisoryLease>}
    */
   async acquire(name, options = {}) {
-    const o = optionsObject('acquire options', options, ['timeout', 'tryLock', 'signal'])
-    const { signal, timeout } = signalAndTimeout(o)
-    signal?.throwIfAborted()
-    const lockName = requireString(name, 'name')
+    const { o, signal, timeout } = acquireOptions(options, ['timeout', 'tryLock', 'signal'])
+    const lockName = string('name', name)
     const tryLock = o.tryLock === undefined ? false : boolean('tryLock', o.tryLock)
     const init = toJson({ now: clock(), name: lockName, timeout, try_lock: tryLock }, 'init')
     /** @type {any} */
@@ -263,9 +261,7 @@ class AdvisoryLock {
    * @returns {Promise<T>}
    */
   async using(name, optionsOrRoutine, maybeRoutine) {
-    const [options, routine] = typeof optionsOrRoutine === 'function' ? [{}, optionsOrRoutine] : [optionsOrRoutine ?? {}, maybeRoutine]
-    if (typeof routine !== 'function') throw new InvalidInputError('using() needs a routine: using(name, [options], async (signal, lease) => ...)')
-    return withLease(this.acquire(name, options), routine)
+    return usingLease(optionsOrRoutine, maybeRoutine, 'using(name, [options], async (signal, lease) => ...)', (options) => this.acquire(name, options))
   }
 }
 

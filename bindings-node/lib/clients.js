@@ -21,9 +21,6 @@ const { describe } = require('./machine.js')
  * @typedef {object} Adapter
  * @property {'ioredis' | 'node-redis'} kind
  * @property {unknown} client
- * @property {(script: ScriptRef, keys: readonly string[], args: readonly string[], done: (reply: NodeReply) => void) => void} evalScript
- *   Runs the script and calls `done` once with the reply; failures come back as
- *   `{type: "error"}` replies, never as exceptions.
  * @property {(script: ScriptRef, keys: readonly string[], args: readonly string[]) => unknown[]} argv
  *   The drive loop's prebuilt arguments of `EVALSHA` (reused for every node of
  *   the same client kind).
@@ -93,43 +90,6 @@ function errorReply(error) {
     return { type: 'error', kind: 'server', message }
   }
   return { type: 'error', kind: 'connection', message }
-}
-
-/** @param {NodeReply} reply */
-function isNoScript(reply) {
-  return reply.type === 'error' && reply.kind === 'server' && reply.message.startsWith('NOSCRIPT')
-}
-
-/**
- * Runs `call` and hands its outcome, as a reply, to `done` (exactly once; never throws).
- * @param {() => Promise<unknown>} call
- * @param {(reply: NodeReply) => void} done
- */
-function settle(call, done) {
-  let promise
-  try {
-    promise = call()
-  } catch (e) {
-    queueMicrotask(() => done(errorReply(e)))
-    return
-  }
-  Promise.resolve(promise).then(
-    (value) => done(toReply(value)),
-    (error) => done(errorReply(error))
-  )
-}
-
-/**
- * Runs a script: `evalsha()` first, `evalFull()` after a NOSCRIPT reply.
- * @param {() => Promise<unknown>} evalsha
- * @param {() => Promise<unknown>} evalFull
- * @param {(reply: NodeReply) => void} done
- */
-function withFallback(evalsha, evalFull, done) {
-  settle(evalsha, (reply) => {
-    if (isNoScript(reply)) settle(evalFull, done)
-    else done(reply)
-  })
 }
 
 /**
@@ -229,13 +189,6 @@ function ioredisAdapter(client) {
     argv(script, keys, args) {
       return [script.sha1, keys.length, ...keys, ...args]
     },
-    evalScript(script, keys, args, done) {
-      withFallback(
-        () => client.evalsha(script.sha1, keys.length, ...keys, ...args),
-        () => client.eval(script.source, keys.length, ...keys, ...args),
-        done
-      )
-    },
   }
 }
 
@@ -258,15 +211,28 @@ function nodeRedisAdapter(client) {
     argv(script, keys, args) {
       return ['EVALSHA', script.sha1, String(keys.length), ...keys, ...args]
     },
-    evalScript(script, keys, args, done) {
-      const n = String(keys.length)
-      withFallback(
-        () => client.sendCommand(['EVALSHA', script.sha1, n, ...keys, ...args]),
-        () => client.sendCommand(['EVAL', script.source, n, ...keys, ...args]),
-        done
-      )
-    },
   }
+}
+
+/**
+ * Runs a script once on `adapter` (`EVALSHA`, `EVAL` after `NOSCRIPT`) and
+ * resolves with its reply; failures come back as `{type: "error"}` replies,
+ * never as rejections.
+ * @param {Adapter} adapter
+ * @param {ScriptRef} script
+ * @param {readonly string[]} keys
+ * @param {readonly string[]} args
+ * @returns {Promise<NodeReply>}
+ */
+function evalScript(adapter, script, keys, args) {
+  return new Promise((resolve) =>
+    adapter.run(
+      script,
+      adapter.argv(script, keys, args),
+      (value) => resolve(toReply(value)),
+      (error) => resolve(errorReply(error))
+    )
+  )
 }
 
 /**
@@ -292,4 +258,4 @@ function adapt(client, what = 'client') {
   )
 }
 
-module.exports = { adapt, toReply, errorReply, isNoScript }
+module.exports = { adapt, toReply, errorReply, evalScript }

@@ -9,11 +9,10 @@
 // events to promises. Every lock decision is the core's.
 
 const native = require('../native.js')
-const { describe, toJson, fromJson } = require('./machine.js')
+const { describe, toJson } = require('./machine.js')
 const {
   InternalError,
   InvalidInputError,
-  LockLostError,
   LockNotAcquiredError,
   UsageError,
   fromNative,
@@ -27,12 +26,13 @@ const {
   retryConfig,
   driftPpm,
   seedText,
-  camel,
   eventsOf,
-  Timer,
   signalAndTimeout,
+  acquireOptions,
   withLease,
+  usingLease,
 } = require('./host.js')
+const { SessionDriver, SessionLease } = require('./session.js')
 
 /** How long one request may take before the host gives up on it (the machine's own timeout decides first). */
 const REQUEST_LIMIT = 10_000
@@ -348,8 +348,12 @@ function transportOf(client) {
  * @typedef {{resolve: (v: any) => void, reject: (e: unknown) => void}} Waiter
  */
 
-/** Drives one etcd machine through a transport until it is done. */
-class Driver {
+/**
+ * Drives one etcd machine through a transport until it is done: the session
+ * drive loop, with the etcd outputs (requests, watches, cancels) performed
+ * here, and the election's and observer's waiters.
+ */
+class Driver extends SessionDriver {
   /**
    * @param {InstanceType<typeof native.NativeMachine>} machine
    * @param {Transport} transport
@@ -357,103 +361,37 @@ class Driver {
    * @param {(type: string, event: any, fields: Record<string, unknown>) => void} notify
    */
   constructor(machine, transport, name, notify) {
-    this.machine = machine
+    super(machine, null, name, notify)
     this.transport = transport
-    this.name = name
-    this.notify = notify
     /** Requests (and watches) in flight, by request id. @type {Map<number, AbortController>} */
-    this.inflight = new Map()
-    this.timer = new Timer(() => this.feed(() => this.machine.driveTimeout(clock())))
-    /** @type {Waiter | null} */
-    this.acquireWaiter = null
-    /** @type {Waiter | null} */
-    this.releaseWaiter = null
+    this.requests = new Map()
     /** @type {Waiter | null} */
     this.proclaimWaiter = null
     /** Observer: leaders not yet taken, and who waits for the next. @type {any[]} */
     this.leaders = []
     /** @type {Waiter | null} */
     this.leaderWaiter = null
-    /** @type {AbortController | null} */
-    this.controller = null
-    /** @type {LockLostError | null} */
-    this.lost = null
-    /** @type {any} */
-    this.lock = null
-    /** @type {any} */
-    this.stats = null
-    /** @type {unknown} */
-    this.cancelCause = undefined
-    this.done = false
     /** @type {Error | null} */
     this.failure = null
-    /** @type {any[]} */
-    this.reports = []
   }
 
   busy() {
-    return this.acquireWaiter !== null || this.releaseWaiter !== null || this.proclaimWaiter !== null || this.leaderWaiter !== null
+    return super.busy() || this.proclaimWaiter !== null || this.leaderWaiter !== null
+  }
+
+  pending() {
+    return this.requests.size
   }
 
   /**
-   * Applies an input the caller asked for; throws the machine's typed error.
-   * @param {string} json
+   * `{req, path, watch, body}` (a request or a watch) or `{cancel: req}`.
+   * @param {any} output
    */
-  input(json) {
-    /** @type {number | string} */
-    let result
-    try {
-      result = this.machine.driveJson(json)
-    } catch (e) {
-      throw fromNative(e, 'usage')
-    }
-    this.drive(result)
-  }
-
-  /**
-   * Applies an input the host produced (a reply, a timer); the machine
-   * refusing it is a bug.
-   * @param {() => number | string | null} fn
-   */
-  feed(fn) {
-    /** @type {number | string | null} */
-    let result
-    try {
-      result = fn()
-    } catch (e) {
-      const error = fromNative(e, 'usage')
-      this.failAll(error instanceof InternalError ? error : new InternalError(`host bug: ${error.message}`, { cause: error }))
-      return null
-    }
-    if (result !== null) this.drive(result)
-    return result
-  }
-
-  /** @param {number | string} result */
-  drive(result) {
-    if (typeof result === 'number') {
-      this.timer.arm(result < 0 ? null : result, this.busy())
-    } else {
-      // [timeout, item...]: {req, path, watch, body} | {cancel: req} | {event}
-      const outputs = fromJson(result)
-      for (let i = 1; i < outputs.length; i++) {
-        const output = outputs[i]
-        if (output.event !== undefined) this.onEvent(output.event)
-        else if (output.cancel !== undefined) this.cancel(output.cancel)
-        else if (output.watch === true) this.watch(output.req, output.body)
-        else if (typeof output.path === 'string') this.request(output.req, output.path, output.body)
-        else this.failAll(new InternalError(`cannot perform output ${JSON.stringify(output)}`))
-      }
-      this.timer.arm(outputs[0] === null ? null : Number(outputs[0]), this.busy())
-    }
-    if (this.busy() && this.timer.at === null && this.inflight.size === 0 && !this.done) {
-      this.failAll(new InternalError(`machine stalled in state ${this.machine.state}`))
-    }
-    if (this.reports.length > 0) {
-      const reports = this.reports
-      this.reports = []
-      for (const event of reports) this.notify(event.type, event, { name: this.name })
-    }
+  perform(output) {
+    if (output.cancel !== undefined) this.cancel(output.cancel)
+    else if (output.watch === true) this.watch(output.req, output.body)
+    else if (typeof output.path === 'string') this.request(output.req, output.path, output.body)
+    else this.failAll(new InternalError(`cannot perform output ${JSON.stringify(output)}`))
   }
 
   /**
@@ -474,18 +412,18 @@ class Driver {
    */
   request(req, path, body) {
     const controller = new AbortController()
-    this.inflight.set(req, controller)
+    this.requests.set(req, controller)
     const limit = setTimeout(() => controller.abort(new DOMException('etcd request timed out', 'TimeoutError')), REQUEST_LIMIT)
     limit.unref()
     this.transport.request(path, body, controller.signal).then(
       (bytes) => {
         clearTimeout(limit)
-        this.inflight.delete(req)
+        this.requests.delete(req)
         if (!this.done) this.feed(() => this.machine.driveGateway(clock(), req, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), false))
       },
       (e) => {
         clearTimeout(limit)
-        this.inflight.delete(req)
+        this.requests.delete(req)
         this.failed(req, controller.signal.aborted ? controller.signal.reason : e)
       }
     )
@@ -498,24 +436,24 @@ class Driver {
    */
   watch(req, body) {
     const controller = new AbortController()
-    this.inflight.set(req, controller)
+    this.requests.set(req, controller)
     const limit = setTimeout(() => controller.abort(new DOMException('etcd watch timed out', 'TimeoutError')), WATCH_LIMIT)
     limit.unref()
     const onLine = (/** @type {Uint8Array} */ line) => {
-      if (this.done || !this.inflight.has(req)) return true
+      if (this.done || !this.requests.has(req)) return true
       const bytes = Buffer.from(line.buffer, line.byteOffset, line.byteLength)
       return this.feed(() => this.machine.driveGateway(clock(), req, bytes, true)) !== null
     }
     this.transport.watch(body, onLine, controller.signal).then(
       () => {
         clearTimeout(limit)
-        this.inflight.delete(req)
+        this.requests.delete(req)
       },
       (e) => {
         clearTimeout(limit)
         // Closed on the machine's request (cancel_watch) or once done: not a failure.
-        const cancelled = !this.inflight.has(req) || (controller.signal.aborted && controller.signal.reason?.name !== 'TimeoutError')
-        this.inflight.delete(req)
+        const cancelled = !this.requests.has(req) || (controller.signal.aborted && controller.signal.reason?.name !== 'TimeoutError')
+        this.requests.delete(req)
         if (!cancelled) this.failed(req, controller.signal.aborted ? controller.signal.reason : e)
       }
     )
@@ -523,63 +461,34 @@ class Driver {
 
   /** @param {number} req the watch to close */
   cancel(req) {
-    const controller = this.inflight.get(req)
-    this.inflight.delete(req)
+    const controller = this.requests.get(req)
+    this.requests.delete(req)
     controller?.abort()
   }
 
   /** @param {any} event */
-  onEvent(event) {
+  handle(event) {
     switch (event.type) {
-      case 'acquired': {
-        this.lock = event.lock
-        this.stats = event.stats
-        const waiter = this.acquireWaiter
-        this.acquireWaiter = null
-        waiter?.resolve(undefined)
+      case 'acquired':
+      case 'acquire_failed':
+      case 'released':
+        super.handle(event)
         break
-      }
       case 'kept_alive':
         if (this.lock !== null && this.lost === null) this.lock = { ...this.lock, valid_until: event.valid_until }
         break
-      case 'acquire_failed': {
-        this.done = true
-        const waiter = this.acquireWaiter
-        this.acquireWaiter = null
-        if (event.reason === 'lost' && this.lost !== null) {
-          // Lost while queued: the machine removed its key and revoked its lease
-          // by itself before giving up.
-          waiter?.reject(this.lost)
-        } else {
-          const options = this.cancelCause === undefined ? undefined : { cause: this.cancelCause }
-          waiter?.reject(new LockNotAcquiredError([this.name], event.reason, camel(event.stats), options))
-        }
-        this.releaseWaiter?.resolve('released')
-        this.releaseWaiter = null
-        break
-      }
       case 'lost': {
-        const error = new LockLostError([this.name], event.reason, event.held_for)
-        this.lost = error
-        this.controller?.abort(error)
+        super.handle(event)
         const proclaim = this.proclaimWaiter
         this.proclaimWaiter = null
-        proclaim?.reject(error)
+        proclaim?.reject(this.lost)
         break
       }
       case 'proclaimed':
       case 'proclaim_failed': {
-        if (event.type === 'proclaimed' && this.lock !== null) this.lock = { ...this.lock }
         const waiter = this.proclaimWaiter
         this.proclaimWaiter = null
         waiter?.resolve(event.type === 'proclaimed')
-        break
-      }
-      case 'released': {
-        this.done = true
-        const waiter = this.releaseWaiter
-        this.releaseWaiter = null
-        waiter?.resolve(event.outcome)
         break
       }
       case 'leader': {
@@ -601,57 +510,33 @@ class Driver {
       default:
         break
     }
-    if (this.done) {
-      this.timer.clear()
-      for (const controller of this.inflight.values()) controller.abort()
-      this.inflight.clear()
-      const waiter = this.leaderWaiter
-      this.leaderWaiter = null
-      waiter?.resolve(undefined)
-    }
-    this.reports.push(event)
+  }
+
+  /**
+   * Lost while queued: the machine removed its key and revoked its lease by
+   * itself before giving up; the acquisition rejects with the LockLostError.
+   * @param {any} event
+   */
+  acquireError(event) {
+    return event.reason === 'lost' && this.lost !== null ? this.lost : undefined
+  }
+
+  /** The machine is done: stops its timer and requests, and ends a wait for the next leader. */
+  finish() {
+    super.finish()
+    for (const controller of this.requests.values()) controller.abort()
+    this.requests.clear()
+    const waiter = this.leaderWaiter
+    this.leaderWaiter = null
+    waiter?.resolve(undefined)
   }
 
   /** @param {Error} error */
   failAll(error) {
-    const waiters = [this.acquireWaiter, this.releaseWaiter, this.proclaimWaiter, this.leaderWaiter]
-    this.acquireWaiter = this.releaseWaiter = this.proclaimWaiter = this.leaderWaiter = null
+    const waiters = [this.proclaimWaiter, this.leaderWaiter]
+    this.proclaimWaiter = this.leaderWaiter = null
+    super.failAll(error)
     for (const w of waiters) w?.reject(error)
-  }
-
-  /**
-   * Starts the machine and waits for its first outcome.
-   * @param {'acquireWaiter' | 'leaderWaiter'} slot
-   * @param {AbortSignal | undefined} signal
-   * @returns {Promise<any>}
-   */
-  start(slot, signal) {
-    return new Promise((resolve, reject) => {
-      /** @type {(() => void) | null} */
-      let onAbort = null
-      const finish = () => {
-        if (onAbort !== null) signal?.removeEventListener('abort', onAbort)
-      }
-      this[slot] = {
-        resolve: (/** @type {any} */ v) => {
-          finish()
-          resolve(v)
-        },
-        reject: (/** @type {unknown} */ e) => {
-          finish()
-          reject(e)
-        },
-      }
-      if (signal !== undefined) {
-        onAbort = () => {
-          if (this[slot] === null || this.done) return
-          this.cancelCause = signal.reason
-          this.feed(() => this.machine.driveJson(`{"type":"release","now":${clock()}}`))
-        }
-        signal.addEventListener('abort', onAbort, { once: true })
-      }
-      this.feed(() => this.machine.driveDrain())
-    })
   }
 
   /**
@@ -676,83 +561,41 @@ class Driver {
  * Keep-alives run by themselves while it is held; `signal` aborts (with a
  * LockLostError) when it is lost.
  */
-class EtcdLease {
-  /** @type {Driver} */
-  #driver
-  /** @type {Promise<string> | null} */
-  #releasing = null
-
-  /** @param {Driver} driver */
-  constructor(driver) {
-    this.#driver = driver
-  }
-
-  /** The lock (election) name, as the only resource. @returns {string[]} */
-  get resources() {
-    return [this.#driver.name]
-  }
-
-  /** The lock (election) name. @returns {string} */
-  get name() {
-    return this.#driver.name
+class EtcdLease extends SessionLease {
+  /** @protected @returns {Driver} */
+  get driver() {
+    return /** @type {Driver} */ (super.driver)
   }
 
   /** Our key: `name/<lowercase hex lease id>` (Go's concurrency layout). @returns {string} */
   get key() {
-    return this.#driver.lock.key
+    return this.driver.lock.key
   }
 
   /** Our etcd lease id (decimal string: it exceeds 2^53). @returns {string} */
   get leaseId() {
-    return this.#driver.lock.lease
+    return this.driver.lock.lease
   }
 
   /** Fencing token: our key's create revision (strictly increasing between holders; BigInt past 2^53). @returns {number | bigint} */
   get fencingToken() {
-    return this.#driver.lock.token
-  }
-
-  /** When the lock was acquired, on the `performance.now()` ms clock. @returns {number} */
-  get acquiredAt() {
-    return Number(this.#driver.lock.acquired_at)
+    return this.driver.lock.token
   }
 
   /** End of validity (moves on with every acknowledged keep-alive). @returns {number} */
   get validUntil() {
-    return Number(this.#driver.lock.valid_until)
+    return Number(this.driver.lock.valid_until)
   }
 
   /** Latency, retries and whether we queued. @returns {{latency: number, retries: number, queued: boolean}} */
   get stats() {
-    const s = this.#driver.stats
+    const s = this.driver.stats
     return { latency: s.latency, retries: s.retries, queued: s.queued }
-  }
-
-  /** Aborted, with a LockLostError as its reason, when the lock is lost. @returns {AbortSignal} */
-  get signal() {
-    const driver = this.#driver
-    if (driver.controller === null) {
-      driver.controller = new AbortController()
-      if (driver.lost !== null) driver.controller.abort(driver.lost)
-    }
-    return driver.controller.signal
-  }
-
-  /** The machine's state: `held`, `proclaiming`, `lost`, `releasing`, `released`. @returns {string} */
-  get state() {
-    return this.#driver.machine.state
-  }
-
-  /** Why the lock was lost (`expired`, `revoked`, `key_deleted`), or `null`. @returns {string | null} */
-  get lostReason() {
-    return this.#driver.lost?.reason ?? null
   }
 
   /** Milliseconds of validity left now (0 once lost or released). @returns {number} */
   remaining() {
-    const state = this.state
-    if (state !== 'held' && state !== 'proclaiming') return 0
-    return Math.max(0, this.validUntil - clock())
+    return this.driver.machine.remaining(clock())
   }
 
   /**
@@ -762,7 +605,7 @@ class EtcdLease {
    * @returns {Promise<boolean>}
    */
   async extend() {
-    const driver = this.#driver
+    const driver = this.driver
     if (driver.lost !== null) throw driver.lost
     const state = this.state
     if (state === 'held' || state === 'proclaiming') return true
@@ -777,7 +620,7 @@ class EtcdLease {
    * @returns {Promise<boolean>}
    */
   proclaim(value) {
-    const driver = this.#driver
+    const driver = this.driver
     if (typeof value !== 'string') return Promise.reject(new InvalidInputError(`value must be a string, got ${describe(value)}`))
     return new Promise((resolve, reject) => {
       if (driver.proclaimWaiter !== null) {
@@ -795,55 +638,9 @@ class EtcdLease {
     })
   }
 
-  /**
-   * Unlocks (resigns): a guarded delete of our key, then the lease revoke.
-   * Resolves with the outcome: `released`, `already_expired` or
-   * `unreachable`. Rejects with a UsageError (`INVALID_STATE`) if already released.
-   * @returns {Promise<string>}
-   */
-  release() {
-    const driver = this.#driver
-    const promise = new Promise((resolve, reject) => {
-      if (driver.releaseWaiter !== null) {
-        try {
-          driver.input(`{"type":"release","now":${clock()}}`)
-          reject(new InternalError('a second release was accepted'))
-        } catch (e) {
-          reject(e)
-        }
-        return
-      }
-      driver.releaseWaiter = { resolve, reject }
-      try {
-        driver.input(`{"type":"release","now":${clock()}}`)
-      } catch (e) {
-        driver.releaseWaiter = null
-        reject(e)
-      }
-    })
-    if (this.#releasing === null) {
-      this.#releasing = promise
-      promise.catch(() => {
-        this.#releasing = null
-      })
-    }
-    return /** @type {Promise<string>} */ (promise)
-  }
-
   /** Election: `release()` under its Go name. */
   resign() {
     return this.release()
-  }
-
-  /** Releases unless already released (for `await using`). */
-  async [Symbol.asyncDispose]() {
-    if (this.#releasing !== null) {
-      await this.#releasing
-      return
-    }
-    const state = this.state
-    if (state === 'released' || state === 'failed') return
-    await this.release()
   }
 }
 
@@ -932,17 +729,6 @@ class EtcdBase {
   }
 }
 
-/**
- * @param {unknown} options
- * @param {string[]} keys
- */
-function acquireOptions(options, keys) {
-  const o = optionsObject('acquire options', options, keys)
-  const { signal, timeout } = signalAndTimeout(o)
-  signal?.throwIfAborted()
-  return { o, signal, timeout }
-}
-
 /** An etcd lease mutex, wire-compatible with Go's `concurrency.Mutex`. */
 class EtcdLock extends EtcdBase {
   /**
@@ -957,7 +743,7 @@ class EtcdLock extends EtcdBase {
     const { o, signal, timeout } = acquireOptions(options, ['timeout', 'tryLock', 'signal'])
     const tryLock = o.tryLock === undefined ? false : boolean('tryLock', o.tryLock)
     const driver = this.driver('etcd_mutex', name, { timeout, try_lock: tryLock })
-    await driver.start('acquireWaiter', signal)
+    await driver.start(signal)
     return new EtcdLease(driver)
   }
 
@@ -971,9 +757,7 @@ class EtcdLock extends EtcdBase {
    * @returns {Promise<T>}
    */
   async using(name, optionsOrRoutine, maybeRoutine) {
-    const [options, routine] = typeof optionsOrRoutine === 'function' ? [{}, optionsOrRoutine] : [optionsOrRoutine ?? {}, maybeRoutine]
-    if (typeof routine !== 'function') throw new InvalidInputError('using() needs a routine: using(name, [options], async (signal, lease) => ...)')
-    return withLease(this.acquire(name, options), routine)
+    return usingLease(optionsOrRoutine, maybeRoutine, 'using(name, [options], async (signal, lease) => ...)', (options) => this.acquire(name, options))
   }
 }
 
@@ -991,7 +775,7 @@ class EtcdElection extends EtcdBase {
     const { signal, timeout } = acquireOptions(options, ['timeout', 'signal'])
     if (typeof value !== 'string') throw new InvalidInputError(`value must be a string, got ${describe(value)}`)
     const driver = this.driver('etcd_election', name, { value, timeout })
-    await driver.start('acquireWaiter', signal)
+    await driver.start(signal)
     return new EtcdLease(driver)
   }
 
@@ -1002,7 +786,7 @@ class EtcdElection extends EtcdBase {
    */
   async leader(name) {
     const driver = this.driver('etcd_observer', name, { follow: false })
-    return driver.start('leaderWaiter', undefined)
+    return driver.start(undefined, 'leaderWaiter')
   }
 
   /**
@@ -1020,18 +804,10 @@ class EtcdElection extends EtcdBase {
       if (driver.done) return
       driver.feed(() => driver.machine.driveJson(`{"type":"release","now":${clock()}}`))
       const state = driver.machine.state
-      if (state === 'done' || state === 'failed') {
-        driver.done = true
-        driver.timer.clear()
-        for (const controller of driver.inflight.values()) controller.abort()
-        driver.inflight.clear()
-        const waiter = driver.leaderWaiter
-        driver.leaderWaiter = null
-        waiter?.resolve(undefined)
-      }
+      if (state === 'done' || state === 'failed') driver.finish()
     }
     /** @type {Promise<any> | null} */
-    let first = driver.start('leaderWaiter', undefined)
+    let first = driver.start(undefined, 'leaderWaiter')
     signal?.addEventListener('abort', stop, { once: true })
     /** @type {AsyncIterableIterator<any>} */
     const iterator = {

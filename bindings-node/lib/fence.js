@@ -6,7 +6,7 @@
 
 const native = require('../native.js')
 const { fromNative, InvalidInputError, FencelockError } = require('./errors.js')
-const { adapt } = require('./clients.js')
+const { adapt, evalScript } = require('./clients.js')
 const { describe } = require('./machine.js')
 
 /**
@@ -112,7 +112,7 @@ class RedisFence {
     const t = tokenValue('token', token)
     if (typeof value !== 'string') throw new InvalidInputError(`value must be a string, got ${describe(value)}`)
     /** @type {import('./clients.js').NodeReply} */
-    const reply = await new Promise((resolve) => this.#adapter.evalScript(this.#script, this.#keys, [String(t), value], resolve))
+    const reply = await evalScript(this.#adapter, this.#script, this.#keys, [String(t), value])
     if (reply.type !== 'int') {
       const message = reply.type === 'error' ? reply.message : `unexpected ${reply.type} reply`
       throw new FencelockError('FENCED_WRITE_FAILED', `fenced write to ${this.#keys[1]} failed: ${message}`)

@@ -266,6 +266,20 @@ function signalAndTimeout(o) {
 }
 
 /**
+ * Validates an acquire's options object (only `keys` allowed) and its `signal`
+ * and `timeout`; throws the signal's reason if it is already aborted.
+ * @param {unknown} options
+ * @param {readonly string[]} keys
+ * @param {string} [what] how to name the options in errors
+ */
+function acquireOptions(options, keys, what = 'acquire options') {
+  const o = optionsObject(what, options, keys)
+  const { signal, timeout } = signalAndTimeout(o)
+  signal?.throwIfAborted()
+  return { o, signal, timeout }
+}
+
+/**
  * Runs `routine(signal, lease)` between an acquire and a release; the
  * routine's own error is rethrown unmasked.
  * @template T
@@ -287,6 +301,22 @@ async function withLease(acquiring, routine) {
   return result
 }
 
+/**
+ * `using(target, [options], routine)`: the options are optional, the routine
+ * is not; acquires with `acquire(options)`, then runs the routine as
+ * `withLease` does.
+ * @param {unknown} optionsOrRoutine
+ * @param {unknown} maybeRoutine
+ * @param {string} usage how to call `using()`, for the error
+ * @param {(options: any) => Promise<{signal: AbortSignal, release(): Promise<unknown>}>} acquire
+ * @returns {Promise<any>}
+ */
+function usingLease(optionsOrRoutine, maybeRoutine, usage, acquire) {
+  const [options, routine] = typeof optionsOrRoutine === 'function' ? [{}, optionsOrRoutine] : [optionsOrRoutine ?? {}, maybeRoutine]
+  if (typeof routine !== 'function') throw new InvalidInputError(`using() needs a routine: ${usage}`)
+  return withLease(acquire(options), /** @type {(signal: AbortSignal, lease: any) => Promise<any>} */ (routine))
+}
+
 module.exports = {
   clock,
   random,
@@ -303,5 +333,7 @@ module.exports = {
   eventsOf,
   Timer,
   signalAndTimeout,
+  acquireOptions,
   withLease,
+  usingLease,
 }

@@ -31,8 +31,8 @@ const {
   seedText,
   camel,
   eventsOf,
-  signalAndTimeout,
-  withLease,
+  acquireOptions,
+  usingLease,
 } = require('./host.js')
 
 /** @type {Record<string, {name: string, sha1: string, source: string}>} */
@@ -556,9 +556,9 @@ class Lease {
 
   /** Milliseconds of validity left now (0 once expired, lost or released). @returns {number} */
   remaining() {
-    const state = this.state
-    if (state !== 'held' && state !== 'extending') return 0
-    return Math.max(0, this.validUntil - clock())
+    const d = this.#driver
+    // A done lease's slot is freed (it may hold another lease now).
+    return d.done ? 0 : this.#engine.host.remaining(d.slot, clock())
   }
 
   /**
@@ -711,17 +711,14 @@ class Redlock {
    */
   #acquire(resources, options) {
     const list = resourceList(resources)
-    const o = optionsObject('acquire options', options, ACQUIRE_OPTION_KEYS)
-    const { signal, timeout } = signalAndTimeout(o)
-    signal?.throwIfAborted()
-    let autoExtend = false
+    const { o, signal, timeout } = acquireOptions(options, ACQUIRE_OPTION_KEYS)
+    /** This lease's auto-extend, overriding the instance's when given. @type {boolean | undefined} */
+    const autoExtend = o.autoExtend === undefined ? undefined : boolean('autoExtend', o.autoExtend)
     /** @type {string | null} */
     let configJson = null
     let keepSeed = this.#keepSeed
-    if (o.autoExtend !== undefined) autoExtend = boolean('autoExtend', o.autoExtend)
     if (o.ttl !== undefined || o.driftFactor !== undefined || o.nodeTimeout !== undefined || o.retry !== undefined ||
-        o.fencing !== undefined || o.namespace !== undefined || o.seed !== undefined ||
-        (o.autoExtend === false && this.#base.auto_extend === true)) {
+        o.fencing !== undefined || o.namespace !== undefined || o.seed !== undefined) {
       const part = configPart(o)
       configJson = toJson({ ...this.#base, ...part }, 'options')
       keepSeed = keepSeed || o.seed !== undefined
@@ -780,10 +777,9 @@ class Redlock {
    * @returns {Promise<T>}
    */
   async using(resources, optionsOrRoutine, maybeRoutine) {
-    const [options, routine] =
-      typeof optionsOrRoutine === 'function' ? [{}, optionsOrRoutine] : [optionsOrRoutine ?? {}, maybeRoutine]
-    if (typeof routine !== 'function') throw new InvalidInputError('using() needs a routine: using(resources, [options], async (signal, lease) => ...)')
-    return withLease(this.acquire(resources, { autoExtend: true, ...options }), routine)
+    return usingLease(optionsOrRoutine, maybeRoutine, 'using(resources, [options], async (signal, lease) => ...)', (options) =>
+      this.acquire(resources, { autoExtend: true, ...options })
+    )
   }
 }
 

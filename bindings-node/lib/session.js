@@ -7,9 +7,8 @@
 // events. No lock logic lives here.
 
 const { toJson, fromJson } = require('./machine.js')
-const { InternalError, InvalidInputError, LockLostError, LockNotAcquiredError, UsageError, fromNative } = require('./errors.js')
+const { InternalError, LockLostError, LockNotAcquiredError, UsageError, fromNative } = require('./errors.js')
 const { clock, camel, Timer } = require('./host.js')
-const { describe } = require('./machine.js')
 
 /**
  * @typedef {{resolve: (v: any) => void, reject: (e: unknown) => void}} Waiter
@@ -23,11 +22,15 @@ const { describe } = require('./machine.js')
  * @property {(driver: SessionDriver, event: any) => Error | undefined} [acquireError] the error an acquire_failed rejects with (default: LockNotAcquiredError)
  */
 
-/** Drives one session machine with its backend until it is done. */
+/**
+ * Drives one session machine with its backend until it is done. The etcd
+ * driver extends it: it performs its outputs itself (`perform`, `pending`)
+ * and has more waiters (`busy`, `failAll`, `finish`).
+ */
 class SessionDriver {
   /**
    * @param {any} machine a native machine
-   * @param {Backend} backend
+   * @param {Backend | null} backend `null` for a subclass that performs its outputs itself
    * @param {string} name the lock's name or path
    * @param {(type: string, event: any, fields: Record<string, unknown>) => void} notify
    */
@@ -66,21 +69,29 @@ class SessionDriver {
     return this.acquireWaiter !== null || this.releaseWaiter !== null
   }
 
+  /** Requests whose answer has not come back (a busy machine with none and no timer is stalled). */
+  pending() {
+    return this.inflight
+  }
+
   /**
    * Applies an input the host produced; the machine refusing it is a bug.
-   * @param {() => number | string} fn
+   * Returns what the machine returned (`null`: nothing was applied, or it refused).
+   * @param {() => number | string | null} fn
+   * @returns {number | string | null}
    */
   feed(fn) {
-    /** @type {number | string} */
+    /** @type {number | string | null} */
     let result
     try {
       result = fn()
     } catch (e) {
       const error = fromNative(e, 'usage')
       this.failAll(error instanceof InternalError ? error : new InternalError(`host bug: ${error.message}`, { cause: error }))
-      return
+      return null
     }
-    this.drive(result)
+    if (result !== null) this.drive(result)
+    return result
   }
 
   /**
@@ -133,27 +144,16 @@ class SessionDriver {
     if (typeof result === 'number') {
       this.timer.arm(result < 0 ? null : result, this.busy())
     } else {
-      // [timeout, output...]: {command: {...}} | {event: {...}}
+      // [timeout, output...]: {event: {...}} | what `perform` takes
       const outputs = fromJson(result)
       for (let i = 1; i < outputs.length; i++) {
         const output = outputs[i]
-        if (output.command !== undefined) {
-          this.inflight++
-          try {
-            this.backend.run(this, output.command)
-          } catch (e) {
-            this.inflight--
-            this.failAll(new InternalError(`cannot perform ${output.command.type}: ${/** @type {Error} */ (e).message}`, { cause: e }))
-          }
-        } else if (output.event !== undefined) {
-          this.onEvent(output.event)
-        } else {
-          this.failAll(new InternalError(`cannot perform output ${JSON.stringify(output)}`))
-        }
+        if (output.event !== undefined) this.onEvent(output.event)
+        else this.perform(output)
       }
       this.timer.arm(outputs[0] === null ? null : Number(outputs[0]), this.busy())
     }
-    if (this.busy() && this.timer.at === null && this.inflight === 0 && !this.done) {
+    if (this.busy() && this.timer.at === null && this.pending() === 0 && !this.done) {
       this.failAll(new InternalError(`machine stalled in state ${this.machine.state}`))
     }
     if (this.reports.length > 0) {
@@ -163,8 +163,37 @@ class SessionDriver {
     }
   }
 
+  /**
+   * Performs an output other than an event: `{command: {...}}`, through the backend.
+   * @param {any} output
+   */
+  perform(output) {
+    if (output.command !== undefined && this.backend !== null) {
+      this.inflight++
+      try {
+        this.backend.run(this, output.command)
+      } catch (e) {
+        this.inflight--
+        this.failAll(new InternalError(`cannot perform ${output.command.type}: ${/** @type {Error} */ (e).message}`, { cause: e }))
+      }
+    } else {
+      this.failAll(new InternalError(`cannot perform output ${JSON.stringify(output)}`))
+    }
+  }
+
   /** @param {any} event */
   onEvent(event) {
+    this.handle(event)
+    if (this.done) this.finish()
+    this.backend?.onEvent?.(this, event)
+    this.reports.push(event)
+  }
+
+  /**
+   * What an event changes: the lock, the waiters, `done`.
+   * @param {any} event
+   */
+  handle(event) {
     switch (event.type) {
       case 'acquired': {
         this.lock = event.lock
@@ -187,7 +216,7 @@ class SessionDriver {
         const waiter = this.acquireWaiter
         this.acquireWaiter = null
         if (waiter !== null) {
-          const custom = this.backend.acquireError?.(this, event)
+          const custom = this.acquireError(event)
           if (custom !== undefined) {
             waiter.reject(custom)
           } else {
@@ -216,9 +245,22 @@ class SessionDriver {
       default:
         break
     }
-    if (this.done) this.timer.clear()
-    this.backend.onEvent?.(this, event)
-    this.reports.push(event)
+  }
+
+  /**
+   * The error an `acquire_failed` rejects the acquisition with, when not the
+   * usual LockNotAcquiredError.
+   * @param {any} event
+   * @returns {Error | undefined}
+   */
+  acquireError(event) {
+    return this.backend?.acquireError?.(this, event)
+  }
+
+  /** The machine is done: stops its timer. */
+  finish() {
+    this.done = true
+    this.timer.clear()
   }
 
   /** @param {Error} error */
@@ -229,18 +271,21 @@ class SessionDriver {
   }
 
   /**
-   * Starts the machine and waits for the acquisition's outcome.
+   * Starts the machine and waits for its first outcome: the acquisition's, or
+   * what the waiter `slot` is given.
    * @param {AbortSignal | undefined} signal
-   * @returns {Promise<void>}
+   * @param {string} [slot] the waiter property to set
+   * @returns {Promise<any>}
    */
-  start(signal) {
+  start(signal, slot = 'acquireWaiter') {
+    const waiters = /** @type {Record<string, Waiter | null>} */ (/** @type {unknown} */ (this))
     return new Promise((resolve, reject) => {
       /** @type {(() => void) | null} */
       let onAbort = null
       const finish = () => {
         if (onAbort !== null) signal?.removeEventListener('abort', onAbort)
       }
-      this.acquireWaiter = {
+      waiters[slot] = {
         resolve: (v) => {
           finish()
           resolve(v)
@@ -252,7 +297,7 @@ class SessionDriver {
       }
       if (signal !== undefined) {
         onAbort = () => {
-          if (this.acquireWaiter === null || this.done) return
+          if (waiters[slot] === null || this.done) return
           this.cancelCause = signal.reason
           this.feed(() => this.machine.driveJson(`{"type":"release","now":${clock()}}`))
         }
@@ -264,7 +309,8 @@ class SessionDriver {
 }
 
 /**
- * A held ZooKeeper or PostgreSQL lock: the same shape as a Redlock lease.
+ * A held ZooKeeper or PostgreSQL lock (and the base of the etcd lease): the
+ * same shape as a Redlock lease.
  */
 class SessionLease {
   /** @type {SessionDriver} */
@@ -383,13 +429,4 @@ class SessionLease {
   }
 }
 
-/**
- * @param {unknown} value
- * @param {string} what
- */
-function requireString(value, what) {
-  if (typeof value !== 'string') throw new InvalidInputError(`${what} must be a string, got ${describe(value)}`)
-  return value
-}
-
-module.exports = { SessionDriver, SessionLease, requireString }
+module.exports = { SessionDriver, SessionLease }

@@ -14,15 +14,16 @@ const {
   randomSeed,
   integer,
   boolean,
+  string,
   optionsObject,
   retryConfig,
   driftPpm,
   seedText,
   eventsOf,
-  signalAndTimeout,
-  withLease,
+  acquireOptions,
+  usingLease,
 } = require('./host.js')
-const { SessionDriver, SessionLease, requireString } = require('./session.js')
+const { SessionDriver, SessionLease } = require('./session.js')
 
 // node-zookeeper-client's numbers (Exception codes, Event types, State codes).
 const NO_NODE = -101
@@ -282,7 +283,7 @@ class ZooKeeperBase {
    * @param {AbortSignal | undefined} signal
    */
   async start(kind, path, init, signal) {
-    const name = requireString(path, 'path')
+    const name = string('path', path)
     await this.#connected(signal)
     const client = this.#client
     const { buffer, offset } = random(16)
@@ -313,11 +314,9 @@ class ZooKeeperLock extends ZooKeeperBase {
    * @returns {Promise<ZooKeeperLease>}
    */
   async acquire(path, options = {}) {
-    const o = optionsObject('acquire options', options, ['timeout', 'tryLock', 'signal', 'value'])
-    const { signal, timeout } = signalAndTimeout(o)
-    signal?.throwIfAborted()
+    const { o, signal, timeout } = acquireOptions(options, ['timeout', 'tryLock', 'signal', 'value'])
     const tryLock = o.tryLock === undefined ? false : boolean('tryLock', o.tryLock)
-    const value = o.value === undefined ? '' : requireString(o.value, 'value')
+    const value = o.value === undefined ? '' : string('value', o.value)
     return this.start(0, path, { timeout, try_lock: tryLock, value }, signal)
   }
 
@@ -330,9 +329,7 @@ class ZooKeeperLock extends ZooKeeperBase {
    * @returns {Promise<T>}
    */
   async using(path, optionsOrRoutine, maybeRoutine) {
-    const [options, routine] = typeof optionsOrRoutine === 'function' ? [{}, optionsOrRoutine] : [optionsOrRoutine ?? {}, maybeRoutine]
-    if (typeof routine !== 'function') throw new InvalidInputError('using() needs a routine: using(path, [options], async (signal, lease) => ...)')
-    return withLease(this.acquire(path, options), routine)
+    return usingLease(optionsOrRoutine, maybeRoutine, 'using(path, [options], async (signal, lease) => ...)', (options) => this.acquire(path, options))
   }
 }
 
@@ -346,10 +343,8 @@ class ZooKeeperElection extends ZooKeeperBase {
    * @returns {Promise<ZooKeeperLease>}
    */
   async campaign(path, value, options = {}) {
-    const o = optionsObject('campaign options', options, ['timeout', 'signal'])
-    const { signal, timeout } = signalAndTimeout(o)
-    signal?.throwIfAborted()
-    return this.start(1, path, { value: requireString(value, 'value'), timeout }, signal)
+    const { signal, timeout } = acquireOptions(options, ['timeout', 'signal'], 'campaign options')
+    return this.start(1, path, { value: string('value', value), timeout }, signal)
   }
 }
 

@@ -83,6 +83,13 @@ fn deadline(t: Option<u64>) -> f64 {
     t.map_or(-1.0, |t| t as f64)
 }
 
+/// A duration in ms as a JavaScript number. Durations the machines report are
+/// at most a TTL, far below 2^53, so the conversion is exact.
+#[allow(clippy::cast_precision_loss)]
+fn millis(ms: u64) -> f64 {
+    ms as f64
+}
+
 #[napi]
 impl NativeMachine {
     /// Builds machine `machine` from `config` and `init` (JSON text of the
@@ -240,6 +247,14 @@ impl NativeMachine {
                 Either::B(BigInt::from(t))
             }
         })
+    }
+
+    /// Milliseconds of validity left at `now` (zero unless held), as the core
+    /// computes it. Throws `INVALID_INPUT` for a machine without a validity
+    /// (PostgreSQL advisory lock, etcd observer).
+    #[napi(catch_unwind)]
+    pub fn remaining(&self, now: f64) -> Result<f64> {
+        self.inner.remaining(whole("now", now)?).map(millis)
     }
 
     /// The machine's state name (`"acquiring"`, `"held"`, ...).

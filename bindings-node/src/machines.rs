@@ -37,6 +37,11 @@ where
     const VIEWS: &'static [&'static str];
     /// The getter named `key` (one of [`CoreMachine::VIEWS`]) as JSON text.
     fn view_text(&self, key: &str) -> Result<String>;
+    /// Milliseconds of validity left at `now`, for machines whose lock has a
+    /// validity (`None` for the others).
+    fn remaining_at(&self, _now: Millis) -> Option<u64> {
+        None
+    }
 }
 
 impl CoreMachine for Redlock {
@@ -47,10 +52,15 @@ impl CoreMachine for Redlock {
     fn view_text(&self, _key: &str) -> Result<String> {
         json::to_text(&self.lease())
     }
+    fn remaining_at(&self, now: Millis) -> Option<u64> {
+        Some(self.remaining(now))
+    }
 }
 
+/// `lock_machine!(T)`, or `lock_machine!(T, remaining)` for a machine whose
+/// lock has a validity (the core's `remaining(now)`).
 macro_rules! lock_machine {
-    ($t:ty) => {
+    ($t:ty $(, $remaining:ident)?) => {
         impl CoreMachine for $t {
             const VIEWS: &'static [&'static str] = &["lock"];
             fn state_name(&self) -> &'static str {
@@ -59,13 +69,18 @@ macro_rules! lock_machine {
             fn view_text(&self, _key: &str) -> Result<String> {
                 json::to_text(&self.lock())
             }
+            $(
+                fn remaining_at(&self, now: Millis) -> Option<u64> {
+                    Some(self.$remaining(now))
+                }
+            )?
         }
     };
 }
-lock_machine!(etcd::Mutex);
-lock_machine!(etcd::Election);
-lock_machine!(zookeeper::Lock);
-lock_machine!(zookeeper::Election);
+lock_machine!(etcd::Mutex, remaining);
+lock_machine!(etcd::Election, remaining);
+lock_machine!(zookeeper::Lock, remaining);
+lock_machine!(zookeeper::Election, remaining);
 lock_machine!(advisory::Lock);
 
 impl CoreMachine for etcd::Observer {
@@ -103,6 +118,8 @@ pub trait Hosted {
     fn views(&self) -> &'static [&'static str];
     /// The getter named `key` as JSON text.
     fn view_json(&self, key: &str) -> Result<String>;
+    /// Milliseconds of validity left at `now` (machines whose lock has one).
+    fn remaining(&self, now: u64) -> Result<u64>;
     /// Delivers an etcd JSON-gateway answer (a body, or one watch line) to
     /// request `req`; `false` when a watch line does not answer yet.
     fn gateway_reply(&mut self, _now: u64, _req: u64, _body: &[u8], _line: bool) -> Result<bool> {
@@ -174,6 +191,12 @@ macro_rules! hosted_common {
 
         fn views(&self) -> &'static [&'static str] {
             M::VIEWS
+        }
+
+        fn remaining(&self, now: u64) -> Result<u64> {
+            let $m = self;
+            $get.remaining_at(Millis(now))
+                .ok_or_else(|| invalid("this machine's lock has no validity (no remaining)"))
         }
 
         fn view_json(&self, key: &str) -> Result<String> {
@@ -534,16 +557,9 @@ impl Config {
         }
         Ok(match self {
             Config::Redlock(cfg) => {
+                let cfg = seeded(cfg, seed, |c, s| c.rng_seed = s);
                 let args: AcquireArgs = parse("init", init)?;
-                let machine = match seed {
-                    Some(seed) => {
-                        let mut cfg = cfg.clone();
-                        cfg.rng_seed = seed;
-                        Redlock::new(&cfg, args)
-                    }
-                    None => Redlock::new(cfg, args),
-                };
-                Box::new(Plain(machine.map_err(config)?))
+                Box::new(Plain(Redlock::new(&cfg, args).map_err(config)?))
             }
             Config::ZooKeeper(name, cfg) => {
                 let cfg = seeded(cfg, seed, |c, s| c.rng_seed = s);

@@ -30,7 +30,7 @@ use napi_derive::napi;
 use crate::fault::{invalid, Result};
 use crate::json;
 use crate::machines::{config, parse, usage};
-use crate::{deadline, int_value, node_id, whole};
+use crate::{deadline, int_value, millis, node_id, whole};
 
 struct Slot {
     machine: Redlock,
@@ -71,10 +71,11 @@ impl RedlockHost {
 
     /// Starts a lease at `now` on `resources` (JSON array of names), its lock
     /// value from `random[offset..offset + 16]` (CSPRNG bytes) and, unless
-    /// `keep_seed`, its jitter seed from the next 8 bytes; `auto_extend` for this
-    /// lease; `timeout` the acquire deadline in ms (`-1`: none); `config_json`
-    /// replaces the instance's configuration for this lease. Returns `[slot,
-    /// deadline, new_tables, item...]`.
+    /// `keep_seed`, its jitter seed from the next 8 bytes; `auto_extend`, when
+    /// given, overrides the configuration's for this lease; `timeout` the
+    /// acquire deadline in ms (`-1`: none); `config_json` replaces the
+    /// instance's configuration for this lease. Returns `[slot, deadline,
+    /// new_tables, item...]`.
     #[napi(catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn start(
@@ -84,7 +85,7 @@ impl RedlockHost {
         random: Buffer,
         offset: u32,
         keep_seed: bool,
-        auto_extend: bool,
+        auto_extend: Option<bool>,
         timeout: f64,
         config_json: Option<String>,
     ) -> Result<String> {
@@ -104,7 +105,9 @@ impl RedlockHost {
             Some(text) => parse("config", &text)?,
             None => self.base.clone(),
         };
-        cfg.auto_extend |= auto_extend;
+        if let Some(auto_extend) = auto_extend {
+            cfg.auto_extend = auto_extend;
+        }
         if !keep_seed {
             cfg.rng_seed = seed_of(&bytes[16..]);
         }
@@ -248,16 +251,12 @@ impl RedlockHost {
         Ok(self.slot(slot)?.machine.state().name())
     }
 
-    /// The lease of `slot` as JSON text (`null` before acquisition).
+    /// Milliseconds of validity left at `now` for the lease in `slot` (zero
+    /// unless held), as the core computes it.
     #[napi(catch_unwind)]
-    pub fn lease_json(&self, slot: u32) -> Result<String> {
-        json::to_text(&self.slot(slot)?.machine.lease())
-    }
-
-    /// Slots in use.
-    #[napi(getter)]
-    pub fn live(&self) -> u32 {
-        u32::try_from(self.slots.len() - self.free.len()).unwrap_or(u32::MAX)
+    pub fn remaining(&self, slot: u32, now: f64) -> Result<f64> {
+        let now = Millis(whole("now", now)?);
+        Ok(millis(self.slot(slot)?.machine.remaining(now)))
     }
 }
 
